@@ -1,0 +1,34 @@
+"""The FastAPI application: routers, the error shape, the body-size limit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+
+from fastapi import APIRouter, FastAPI
+
+from kkt_adapter import __version__
+from kkt_adapter.api import routes_health, routes_receipts
+from kkt_adapter.api.errors import install_handlers
+from kkt_adapter.api.limits import BodySizeLimit
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def create_app(
+    max_body_bytes: int, lifespan: Lifespan | None = None, extra_routers: list[APIRouter] | None = None
+) -> FastAPI:
+    """Build the app; ``app.state.services`` must be set (by ``lifespan`` or a test) before requests."""
+    app = FastAPI(
+        title="kkt-adapter",
+        version=__version__,
+        description="Offline-first fiscal device adapter: durable receipt intake, fiscalization, OFD sync.",
+        lifespan=lifespan,
+    )
+    install_handlers(app)
+    app.include_router(routes_receipts.router)
+    app.include_router(routes_health.router)
+    for router in extra_routers or []:
+        app.include_router(router)
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    return app

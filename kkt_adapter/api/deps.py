@@ -1,0 +1,89 @@
+"""What the routes need from the running daemon (:class:`Services`) and the token checks.
+
+POS routes require the POS token only when one is configured; admin routes always require the admin
+token (no token configured → every admin call is refused). A missing token answers 401, a wrong one
+403, and admin refusals are written to the audit log. Tokens are compared in constant time and never
+echoed.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from fastapi import Request
+from pydantic import SecretStr
+
+from kkt_adapter.api.errors import ApiError
+from kkt_adapter.buffer.store import Store
+from kkt_adapter.config.settings import Settings
+
+
+@dataclass
+class Services:
+    """The daemon's parts, as the API sees them. Optional parts are None until their component runs."""
+
+    settings: Settings
+    store: Store
+    clock: Callable[[], datetime]
+    pos_token: SecretStr | None = None
+    admin_token: SecretStr | None = None
+    # device id → reason new receipts for it are refused now (FN blocked, cannot fiscalize), or None.
+    intake_refusal: Callable[[str], str | None] = lambda _device: None
+    # (can the daemon take receipts at all, why not)
+    readiness: Callable[[], tuple[bool, str]] = lambda: (True, "ready")
+    devices: dict[str, Any] = field(default_factory=dict)
+    sync: Any | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def _matches(given: str, expected: SecretStr) -> bool:
+    return hmac.compare_digest(given.encode("utf-8"), expected.get_secret_value().encode("utf-8"))
+
+
+async def require_pos(request: Request) -> None:
+    """Check the POS token if one is configured."""
+    services = get_services(request)
+    if services.pos_token is None:
+        return
+    given = _bearer(request)
+    if given is None:
+        raise ApiError(401, "unauthorized", "This daemon requires the POS token (Authorization: Bearer …).")
+    if not _matches(given, services.pos_token):
+        raise ApiError(403, "forbidden", "The POS token is wrong.")
+
+
+async def require_admin(request: Request) -> str:
+    """Check the admin token; refusals are audited. Returns the actor name for the audit log."""
+    services = get_services(request)
+    given = _bearer(request)
+    expected = services.admin_token
+    if given is not None and expected is not None and _matches(given, expected):
+        return "admin"
+    status, code = (401, "unauthorized") if given is None else (403, "forbidden")
+    client = request.client.host if request.client else "unknown"
+    await services.store.audit(
+        "admin access refused",
+        "anonymous",
+        {"path": request.url.path, "method": request.method, "client": client, "status": status},
+    )
+    if expected is None:
+        raise ApiError(403, "forbidden", "No admin token is configured; admin actions are disabled.")
+    message = "The admin token is required." if status == 401 else "The admin token is wrong."
+    raise ApiError(status, code, message)

@@ -1,0 +1,148 @@
+"""``/v1/receipts``: intake (idempotent, durable before the reply) and status (always from the buffer)."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+
+from kkt_adapter.api.deps import Services, get_services, require_pos
+from kkt_adapter.api.errors import ApiError, ErrorBody, FieldError
+from kkt_adapter.api.schemas import ReceiptOut, ReceiptPage, receipt_out
+from kkt_adapter.buffer.ops import body_hash
+from kkt_adapter.buffer.records import StoredReceipt
+from kkt_adapter.buffer.states import ReceiptState
+from kkt_adapter.receipts.model import ReceiptIn, is_valid_key
+from kkt_adapter.receipts.rules import check_receipt
+
+router = APIRouter(prefix="/v1/receipts", tags=["receipts"], dependencies=[Depends(require_pos)])
+SETTLED = frozenset({ReceiptState.FISCALIZED, ReceiptState.DELIVERED, ReceiptState.REJECTED, ReceiptState.DEAD})
+ERRORS: dict[int | str, dict[str, object]] = {
+    code: {"model": ErrorBody} for code in (401, 403, 404, 409, 413, 422, 503)
+}
+
+
+def _key(header_key: str | None, receipt: ReceiptIn) -> str:
+    if header_key is not None and not is_valid_key(header_key):
+        raise ApiError(
+            422,
+            "validation_failed",
+            "The request is invalid.",
+            [FieldError(field="Idempotency-Key", reason="must be 1–64 characters of A-Z a-z 0-9 . _ : -")],
+        )
+    if header_key and receipt.id and header_key != receipt.id:
+        raise ApiError(
+            422,
+            "validation_failed",
+            "The request is invalid.",
+            [FieldError(field="id", reason="differs from the Idempotency-Key header")],
+        )
+    key = header_key or receipt.id
+    if key is None:
+        raise ApiError(
+            422,
+            "validation_failed",
+            "The request is invalid.",
+            [FieldError(field="Idempotency-Key", reason="an Idempotency-Key header or a body id is required")],
+        )
+    return key
+
+
+def _tz(services: Services) -> ZoneInfo:
+    return ZoneInfo(services.settings.ops.timezone)
+
+
+def _answer(services: Services, stored: StoredReceipt, response: Response, status: int) -> ReceiptOut:
+    response.status_code = status
+    response.headers["Location"] = f"/v1/receipts/{stored.key}"
+    return receipt_out(stored, _tz(services))
+
+
+@router.post("", response_model=ReceiptOut, status_code=202, responses=ERRORS)
+async def post_receipt(
+    receipt: ReceiptIn,
+    request: Request,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    wait: Annotated[float | None, Query(ge=0, le=600, description="Seconds to wait for the fiscal result")] = None,
+) -> ReceiptOut:
+    """Accept a receipt. 202 = stored durably (not yet fiscalized); 201 = fiscalized within ``wait``;
+    200 = a replay of a key already stored with the same body; 409 = the key is used by another body."""
+    services = get_services(request)
+    settings = services.settings
+    key = _key(idempotency_key, receipt)
+    existing = await services.store.get(key)
+    if existing is not None:
+        if existing.body_hash != body_hash(receipt):
+            raise ApiError(409, "idempotency_conflict", f"Key {key!r} is already used by a different receipt.")
+        return _answer(services, existing, response, 200)
+    device_id = receipt.device or settings.default_device_id
+    device = settings.device(device_id)
+    if device is None:
+        raise ApiError(
+            422,
+            "validation_failed",
+            "The request is invalid.",
+            [FieldError(field="device", reason=f"no device {device_id!r} is configured")],
+        )
+    tax_system = receipt.tax_system or device.tax_system
+    now = services.clock().astimezone(_tz(services))
+    problems = check_receipt(receipt, tax_system, now, settings.api.max_items)
+    if problems:
+        raise ApiError(
+            422,
+            "validation_failed",
+            "The receipt is invalid.",
+            [FieldError(field=p.field, reason=p.reason) for p in problems],
+        )
+    refusal = services.intake_refusal(device_id)
+    if refusal is not None:
+        raise ApiError(503, "cannot_fiscalize", refusal, headers={"Retry-After": "30"})
+    stored, created = await services.store.insert_receipt(key, receipt, device_id, tax_system)
+    if not created:
+        return _answer(services, stored, response, 200)
+    wait_s = min(settings.api.wait_default_s if wait is None else wait, settings.api.wait_max_s)
+    stored = await _wait_settled(services, stored, wait_s)
+    return _answer(services, stored, response, 201 if stored.state in SETTLED else 202)
+
+
+async def _wait_settled(services: Services, stored: StoredReceipt, wait_s: float) -> StoredReceipt:
+    deadline = time.monotonic() + wait_s
+    while stored.state not in SETTLED:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        await services.store.wait_for_change(stored.key, left)
+        fresh = await services.store.get(stored.key)
+        if fresh is None:
+            break
+        stored = fresh
+    return stored
+
+
+@router.get("/{key}", response_model=ReceiptOut, responses=ERRORS)
+async def get_receipt(key: str, request: Request) -> ReceiptOut:
+    """The receipt's current state, straight from the buffer (never waits on a device)."""
+    services = get_services(request)
+    stored = await services.store.get(key)
+    if stored is None:
+        raise ApiError(404, "not_found", f"No receipt with id {key!r}.")
+    return receipt_out(stored, _tz(services))
+
+
+@router.get("", response_model=ReceiptPage, responses=ERRORS)
+async def list_receipts(
+    request: Request,
+    state: ReceiptState | None = None,
+    after: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> ReceiptPage:
+    """Receipts in acceptance order, optionally of one state; page with ``after=next_after``."""
+    services = get_services(request)
+    rows = await services.store.listing(state, after, limit)
+    tz = _tz(services)
+    return ReceiptPage(
+        items=[receipt_out(r, tz) for r in rows], next_after=rows[-1].seq if len(rows) == limit else None
+    )

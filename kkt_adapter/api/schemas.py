@@ -1,0 +1,107 @@
+"""Response models of the receipts API (what the POS reads back)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel
+
+from kkt_adapter.buffer.records import StoredReceipt
+from kkt_adapter.buffer.states import ReceiptState
+from kkt_adapter.receipts.qr import qr_string
+
+
+class FiscalOut(BaseModel):
+    """The fiscal result, named by FFD tag."""
+
+    fd_number: int  # 1040
+    fiscal_sign: int  # 1077
+    fiscal_datetime: datetime  # 1012
+    shift_number: int | None  # 1038
+    receipt_number: int | None  # 1042
+    fn_serial: str  # 1041
+    registration_number: str  # 1037
+    qr: str  # 1196
+    print_incomplete: bool
+
+
+class OfdOut(BaseModel):
+    delivered: bool
+    ticket: str | None
+    delivered_at: datetime | None
+    attempts: int
+    next_attempt_at: datetime | None
+    last_error: str | None
+
+
+class ReceiptOut(BaseModel):
+    """A receipt's current state; ``state`` is what the POS must act on."""
+
+    id: str
+    state: ReceiptState
+    device: str
+    operation: str
+    total_kop: int
+    created_at: datetime
+    updated_at: datetime
+    fiscal: FiscalOut | None = None
+    rejected: dict[str, object] | None = None
+    ofd: OfdOut | None = None
+    dead_reason: str | None = None
+
+
+class ReceiptPage(BaseModel):
+    items: list[ReceiptOut]
+    next_after: int | None
+
+
+def receipt_out(stored: StoredReceipt, tz: ZoneInfo) -> ReceiptOut:
+    """Render a stored receipt for the API; the QR string uses the device's local time zone."""
+    fiscal = None
+    if stored.fd_number is not None and stored.fiscal_datetime is not None and stored.fiscal_sign is not None:
+        fn_serial = stored.fn_serial or ""
+        fiscal = FiscalOut(
+            fd_number=stored.fd_number,
+            fiscal_sign=stored.fiscal_sign,
+            fiscal_datetime=stored.fiscal_datetime.astimezone(tz),
+            shift_number=stored.shift_number,
+            receipt_number=stored.receipt_number,
+            fn_serial=fn_serial,
+            registration_number=stored.registration_number or "",
+            qr=qr_string(
+                stored.fiscal_datetime.astimezone(tz),
+                stored.receipt.total_kop,
+                fn_serial,
+                stored.fd_number,
+                stored.fiscal_sign,
+                stored.receipt.operation.tag_1054,
+            ),
+            print_incomplete=stored.print_incomplete,
+        )
+    rejected = None
+    if stored.state is ReceiptState.REJECTED:
+        rejected = {"code": stored.reject_code, "reason": stored.reject_reason}
+    ofd = None
+    if fiscal is not None:
+        ofd = OfdOut(
+            delivered=stored.state is ReceiptState.DELIVERED,
+            ticket=stored.ofd_ticket,
+            delivered_at=stored.delivered_at,
+            attempts=stored.sync_attempts,
+            next_attempt_at=stored.next_attempt_at,
+            last_error=stored.last_error if stored.state is not ReceiptState.DELIVERED else None,
+        )
+    return ReceiptOut(
+        id=stored.key,
+        state=stored.state,
+        device=stored.device_id,
+        operation=stored.receipt.operation.value,
+        total_kop=stored.receipt.total_kop,
+        created_at=stored.created_at,
+        updated_at=stored.updated_at,
+        fiscal=fiscal,
+        rejected=rejected,
+        ofd=ofd,
+        dead_reason=stored.dead_reason,
+    )

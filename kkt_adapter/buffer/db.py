@@ -1,0 +1,90 @@
+"""Opening the buffer's SQLite file: durable pragmas on every connection, refusal of foreign files, migrations.
+
+Every connection runs in WAL mode with ``synchronous=FULL`` (a commit survives power loss, not only a
+crash) and a busy timeout; autocommit is off at the driver level (``isolation_level=None``) so that
+writers say ``BEGIN IMMEDIATE`` themselves.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from kkt_adapter.buffer.errors import DatabaseRefused, StorageUnavailable
+from kkt_adapter.buffer.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
+
+
+def connect(path: Path, busy_timeout_ms: int = 5000, readonly: bool = False) -> sqlite3.Connection:
+    """Open ``path`` with the durable pragmas; the caller owns the connection (one thread each)."""
+    uri = f"file:{path}?mode=ro" if readonly else f"file:{path}"
+    try:
+        conn = sqlite3.connect(
+            uri, uri=True, timeout=busy_timeout_ms / 1000, isolation_level=None, check_same_thread=False
+        )
+        conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        if not readonly:
+            conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+    except sqlite3.DatabaseError as exc:
+        raise _refusal(path, exc) from exc
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def _refusal(path: Path, exc: sqlite3.Error) -> Exception:
+    text = str(exc)
+    if "not a database" in text or "malformed" in text:
+        return DatabaseRefused(f"{path} is not a kkt-adapter database or is corrupt ({text}); refusing to touch it")
+    return StorageUnavailable(f"cannot open {path}: {text}")
+
+
+def open_buffer(path: Path, busy_timeout_ms: int = 5000) -> sqlite3.Connection:
+    """Open (creating if absent) and migrate the buffer; refuse a corrupt, foreign or newer file untouched."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    existed = path.exists() and path.stat().st_size > 0
+    if existed:
+        _check_existing(path, busy_timeout_ms)
+    conn = connect(path, busy_timeout_ms)
+    migrate(conn)
+    return conn
+
+
+def _check_existing(path: Path, busy_timeout_ms: int) -> None:
+    """Read-only checks before anything is written: ours, not newer, and ``quick_check`` ok."""
+    try:
+        probe = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=busy_timeout_ms / 1000)
+    except sqlite3.Error as exc:
+        raise _refusal(path, exc) from exc
+    try:
+        app_id = probe.execute("PRAGMA application_id").fetchone()[0]
+        version = probe.execute("PRAGMA user_version").fetchone()[0]
+        tables = probe.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        if app_id != APPLICATION_ID and not (app_id == 0 and tables == 0):
+            raise DatabaseRefused(f"{path} belongs to another application (application_id {app_id}); refusing")
+        if version > SCHEMA_VERSION:
+            raise DatabaseRefused(f"{path} has schema {version}, newer than this version ({SCHEMA_VERSION})")
+        verdict = probe.execute("PRAGMA quick_check").fetchone()[0]
+        if verdict != "ok":
+            raise DatabaseRefused(f"{path} failed quick_check: {verdict}; restore a backup")
+    except sqlite3.DatabaseError as exc:
+        raise _refusal(path, exc) from exc
+    finally:
+        probe.close()
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Apply the migrations newer than the file's ``user_version``, each in its own transaction."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in script.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+            conn.execute(f"PRAGMA user_version={number}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise

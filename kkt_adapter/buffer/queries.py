@@ -1,0 +1,129 @@
+"""Read-only queries of the buffer, as functions of a connection (run on the reader thread).
+
+Every query fetches all its rows before returning, so no cursor keeps a read transaction open (a
+permanently open reader would starve WAL checkpoints).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import UTC, datetime
+
+from kkt_adapter.buffer.events import Event
+from kkt_adapter.buffer.records import StoredReceipt, from_ts
+from kkt_adapter.buffer.states import ReceiptState
+
+S = ReceiptState
+
+
+def get(conn: sqlite3.Connection, key: str) -> StoredReceipt | None:
+    row = conn.execute("SELECT * FROM receipts WHERE key = ?", (key,)).fetchone()
+    return StoredReceipt.from_row(row) if row else None
+
+
+def listing(conn: sqlite3.Connection, state: ReceiptState | None, after_seq: int, limit: int) -> list[StoredReceipt]:
+    """Receipts in acceptance order after ``after_seq`` (keyset paging), optionally of one state."""
+    if state is None:
+        rows = conn.execute("SELECT * FROM receipts WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit)).fetchall()
+    else:
+        rows = conn.execute(
+            "SELECT * FROM receipts WHERE state = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (state.value, after_seq, limit),
+        ).fetchall()
+    return [StoredReceipt.from_row(r) for r in rows]
+
+
+def of_device(
+    conn: sqlite3.Connection, device_id: str, states: tuple[ReceiptState, ...], limit: int
+) -> list[StoredReceipt]:
+    """Receipts of one device in the given states, oldest first."""
+    marks = ",".join("?" * len(states))
+    rows = conn.execute(
+        f"SELECT * FROM receipts WHERE device_id = ? AND state IN ({marks}) ORDER BY seq LIMIT ?",  # noqa: S608
+        (device_id, *(s.value for s in states), limit),
+    ).fetchall()
+    return [StoredReceipt.from_row(r) for r in rows]
+
+
+def incomplete_prints(conn: sqlite3.Connection, device_id: str) -> list[StoredReceipt]:
+    """Fiscalized receipts of the device whose paper copy is not finished."""
+    rows = conn.execute(
+        "SELECT * FROM receipts WHERE device_id = ? AND print_incomplete = 1 ORDER BY seq", (device_id,)
+    ).fetchall()
+    return [StoredReceipt.from_row(r) for r in rows]
+
+
+def next_sync_due(conn: sqlite3.Connection) -> datetime | None:
+    """When the earliest ``fiscalized`` document becomes due (its retry time or lease end), if any."""
+    row = conn.execute(
+        "SELECT min(max(coalesce(next_attempt_at, ''), coalesce(lease_until, ''))) FROM receipts"
+        " WHERE state = 'fiscalized'"
+    ).fetchone()
+    if row[0] is None:
+        return None
+    return from_ts(row[0]) if row[0] else datetime.min.replace(tzinfo=UTC)  # due at once
+
+
+def dead(conn: sqlite3.Connection, limit: int, offset: int) -> list[StoredReceipt]:
+    rows = conn.execute(
+        "SELECT * FROM receipts WHERE state = 'dead' ORDER BY seq LIMIT ? OFFSET ?", (limit, offset)
+    ).fetchall()
+    return [StoredReceipt.from_row(r) for r in rows]
+
+
+def events_of(conn: sqlite3.Connection, key: str) -> list[Event]:
+    rows = conn.execute(
+        "SELECT seq, at, kind, key, from_state, to_state, actor, reason, detail FROM events WHERE key = ? ORDER BY seq",
+        (key,),
+    ).fetchall()
+    return [_event(r) for r in rows]
+
+
+def audit_events(conn: sqlite3.Connection, limit: int) -> list[Event]:
+    rows = conn.execute(
+        "SELECT seq, at, kind, key, from_state, to_state, actor, reason, detail FROM events"
+        " WHERE kind = 'audit' ORDER BY seq DESC LIMIT ?",
+        (limit,),
+    ).fetchall()
+    return [_event(r) for r in rows]
+
+
+def _event(row: sqlite3.Row) -> Event:
+    at = from_ts(row["at"])
+    assert at is not None  # noqa: S101 — NOT NULL column
+    return Event(
+        seq=row["seq"],
+        at=at,
+        kind=row["kind"],
+        key=row["key"],
+        from_state=row["from_state"],
+        to_state=row["to_state"],
+        actor=row["actor"],
+        reason=row["reason"],
+        detail=json.loads(row["detail"]),
+    )
+
+
+def count_by_state(conn: sqlite3.Connection) -> dict[str, int]:
+    rows = conn.execute("SELECT state, count(*) FROM receipts GROUP BY state").fetchall()
+    counts = {state.value: 0 for state in ReceiptState}
+    counts.update({row[0]: row[1] for row in rows})
+    return counts
+
+
+def oldest(conn: sqlite3.Connection) -> tuple[datetime | None, datetime | None, int]:
+    """Oldest not-yet-fiscalized acceptance time, oldest undelivered fiscal time, unacknowledged DLQ size."""
+    not_fiscal = conn.execute(
+        "SELECT min(created_at) FROM receipts WHERE state IN ('accepted', 'printing', 'unknown')"
+    ).fetchone()[0]
+    undelivered = conn.execute(
+        "SELECT min(fiscal_datetime) FROM receipts WHERE state IN ('fiscalized', 'dead')"
+    ).fetchone()[0]
+    dlq = conn.execute("SELECT count(*) FROM receipts WHERE state = 'dead' AND dead_acked = 0").fetchone()[0]
+    return from_ts(not_fiscal), from_ts(undelivered), int(dlq)
+
+
+def setting(conn: sqlite3.Connection, name: str) -> str | None:
+    row = conn.execute("SELECT value FROM settings WHERE name = ?", (name,)).fetchone()
+    return None if row is None else str(row[0])

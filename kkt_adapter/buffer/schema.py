@@ -1,0 +1,69 @@
+"""The buffer's schema, migrated by ``PRAGMA user_version``; ``application_id`` marks the file as ours."""
+
+from __future__ import annotations
+
+APPLICATION_ID = 0x4B4B5441  # "KKTA"
+
+MIGRATIONS: list[str] = [
+    # 1: receipts with their whole lifecycle, the hash-chained event log, settings.
+    """
+    CREATE TABLE receipts (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        key TEXT NOT NULL UNIQUE,
+        body_hash TEXT NOT NULL,
+        body TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        tax_system TEXT NOT NULL,
+        operation TEXT NOT NULL,
+        total_kop INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        print_attempts INTEGER NOT NULL DEFAULT 0,
+        intent_last_fd INTEGER,
+        fd_number INTEGER,
+        fiscal_sign INTEGER,
+        fiscal_datetime TEXT,
+        shift_number INTEGER,
+        receipt_number INTEGER,
+        fn_serial TEXT,
+        registration_number TEXT,
+        print_incomplete INTEGER NOT NULL DEFAULT 0,
+        reject_code INTEGER,
+        reject_reason TEXT,
+        sync_attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT,
+        lease_until TEXT,
+        last_error TEXT,
+        last_response TEXT,
+        ofd_ticket TEXT,
+        delivered_at TEXT,
+        dead_reason TEXT,
+        dead_acked INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX receipts_by_state ON receipts(state, seq);
+    CREATE INDEX receipts_by_device ON receipts(device_id, state, seq);
+    CREATE UNIQUE INDEX receipts_by_fd ON receipts(fn_serial, fd_number) WHERE fd_number IS NOT NULL;
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        key TEXT,
+        from_state TEXT,
+        to_state TEXT,
+        actor TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    CREATE INDEX events_by_key ON events(key, seq);
+    CREATE TABLE settings (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,360 @@
+"""The buffer's async facade: every read and write the rest of the daemon needs, and nothing else speaks SQL.
+
+Writes run on the single writer thread (:mod:`kkt_adapter.buffer.writer`) and resolve only after their
+commit; reads run on one reader thread with its own connection, so a slow fsync never delays
+``GET /v1/receipts/{id}`` behind the intake. Times are aware datetimes from the injected ``clock``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+from kkt_adapter.buffer import ops, queries
+from kkt_adapter.buffer.db import connect
+from kkt_adapter.buffer.events import Event
+from kkt_adapter.buffer.records import FiscalRecord, StoredReceipt, ts
+from kkt_adapter.buffer.states import ReceiptState
+from kkt_adapter.buffer.writer import Tx, Writer
+from kkt_adapter.receipts.model import ReceiptIn, TaxSystem
+
+T = TypeVar("T")
+S = ReceiptState
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Store:
+    """Open with :meth:`open` inside the event loop; close with :meth:`close`."""
+
+    def __init__(self, writer: Writer, path: Path, busy_timeout_ms: int, clock: Clock) -> None:
+        self.writer = writer
+        self.clock = clock
+        self._loop = asyncio.get_running_loop()
+        self._reader_conn: sqlite3.Connection | None = None
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="buffer-reader")
+        self._path = path
+        self._busy_timeout_ms = busy_timeout_ms
+        self._waiters: dict[str, list[asyncio.Event]] = {}
+        self._listeners: list[Callable[[set[str]], None]] = []
+
+    @classmethod
+    async def open(
+        cls,
+        path: Path,
+        *,
+        capacity: int = 500_000,
+        busy_timeout_ms: int = 5000,
+        group_max: int = 256,
+        min_free_bytes: int = 0,
+        clock: Clock = utc_now,
+    ) -> Store:
+        """Open (create, migrate) the buffer at ``path``; raises DatabaseRefused for a foreign/corrupt file."""
+        holder: list[Store] = []
+        writer = await asyncio.to_thread(
+            Writer,
+            path,
+            busy_timeout_ms,
+            group_max,
+            capacity,
+            min_free_bytes,
+            lambda keys: holder[0]._committed(keys),
+        )
+        store = cls(writer, path, busy_timeout_ms, clock)
+        holder.append(store)
+        return store
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self.writer.close)
+        await asyncio.get_running_loop().run_in_executor(self._reader, self._close_reader)
+        self._reader.shutdown(wait=True)
+
+    # --- plumbing -------------------------------------------------------------------------------------
+
+    async def _write(self, fn: Callable[[Tx], T], intake: bool = False) -> T:
+        return await self.writer.run(fn, intake)
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await self._loop.run_in_executor(self._reader, self._with_reader, fn)
+
+    def _with_reader(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._reader_conn is None:
+            self._reader_conn = connect(self._path, self._busy_timeout_ms)
+        return fn(self._reader_conn)
+
+    def _close_reader(self) -> None:
+        if self._reader_conn is not None:
+            self._reader_conn.close()
+            self._reader_conn = None
+
+    def _committed(self, keys: set[str]) -> None:
+        """Called on the writer thread after a commit that changed ``keys``."""
+        self._loop.call_soon_threadsafe(self._notify, keys)
+
+    def _notify(self, keys: set[str]) -> None:
+        for key in keys:
+            for event in self._waiters.pop(key, []):
+                event.set()
+        for listener in self._listeners:
+            listener(keys)
+
+    def add_listener(self, listener: Callable[[set[str]], None]) -> None:
+        """Call ``listener(keys)`` on the event loop after every commit that changed receipts."""
+        self._listeners.append(listener)
+
+    async def wait_for_change(self, key: str, timeout_s: float) -> bool:
+        """Wait until the receipt ``key`` changes (or ``timeout_s`` passes); True if it changed."""
+        event = asyncio.Event()
+        self._waiters.setdefault(key, []).append(event)
+        try:
+            await asyncio.wait_for(event.wait(), timeout_s)
+        except TimeoutError:
+            waiters = self._waiters.get(key, [])
+            if event in waiters:
+                waiters.remove(event)
+            return False
+        return True
+
+    @property
+    def pending(self) -> int:
+        """Receipts occupying capacity (as of the last commit)."""
+        return self.writer.pending
+
+    # --- intake and reads -----------------------------------------------------------------------------
+
+    async def insert_receipt(
+        self, key: str, receipt: ReceiptIn, device_id: str, tax_system: TaxSystem
+    ) -> tuple[StoredReceipt, bool]:
+        """Durably store a receipt (or find the same one); ``(receipt, created)``; see :func:`ops.insert_receipt`."""
+        return await self._write(
+            partial(
+                ops.insert_receipt,
+                key=key,
+                receipt=receipt,
+                device_id=device_id,
+                tax_system=tax_system,
+                now=self.clock(),
+            ),
+            intake=True,
+        )
+
+    async def get(self, key: str) -> StoredReceipt | None:
+        return await self._read(partial(queries.get, key=key))
+
+    async def listing(self, state: ReceiptState | None, after_seq: int, limit: int) -> list[StoredReceipt]:
+        return await self._read(partial(queries.listing, state=state, after_seq=after_seq, limit=limit))
+
+    async def of_device(self, device_id: str, states: tuple[ReceiptState, ...], limit: int = 1) -> list[StoredReceipt]:
+        return await self._read(partial(queries.of_device, device_id=device_id, states=states, limit=limit))
+
+    async def incomplete_prints(self, device_id: str) -> list[StoredReceipt]:
+        return await self._read(partial(queries.incomplete_prints, device_id=device_id))
+
+    async def count_by_state(self) -> dict[str, int]:
+        return await self._read(queries.count_by_state)
+
+    async def oldest(self) -> tuple[datetime | None, datetime | None, int]:
+        return await self._read(queries.oldest)
+
+    async def events_of(self, key: str) -> list[Event]:
+        return await self._read(partial(queries.events_of, key=key))
+
+    async def audit_events(self, limit: int = 100) -> list[Event]:
+        return await self._read(partial(queries.audit_events, limit=limit))
+
+    async def get_setting(self, name: str) -> str | None:
+        return await self._read(partial(queries.setting, name=name))
+
+    async def set_setting(self, name: str, value: str, actor: str) -> None:
+        await self._write(partial(ops.put_setting, name=name, value=value, actor=actor, now=self.clock()))
+
+    async def audit(self, action: str, actor: str, detail: dict[str, Any], key: str | None = None) -> None:
+        """Append a security-relevant action to the chained log."""
+        await self._write(partial(ops.audit, action=action, actor=actor, detail=detail, now=self.clock(), key=key))
+
+    # --- the print pipeline ---------------------------------------------------------------------------
+
+    async def begin_printing(self, key: str, last_fd: int) -> StoredReceipt:
+        """Record the intent before the first byte goes to the device: accepted → printing."""
+        return await self._write(
+            lambda tx: ops.transition(
+                tx,
+                key,
+                S.PRINTING,
+                self.clock(),
+                f"printing; FN last FD {last_fd}",
+                intent_last_fd=last_fd,
+                print_attempts=_increment(tx, key, "print_attempts"),
+            )
+        )
+
+    async def mark_fiscalized(
+        self, key: str, record: FiscalRecord, print_incomplete: bool, reason: str
+    ) -> StoredReceipt:
+        """printing/unknown → fiscalized with the FN's numbers."""
+        return await self._write(
+            lambda tx: ops.transition(
+                tx,
+                key,
+                S.FISCALIZED,
+                self.clock(),
+                reason,
+                print_incomplete=int(print_incomplete),
+                **ops.fiscal_columns(record),
+            )
+        )
+
+    async def mark_unknown(self, key: str, reason: str) -> StoredReceipt:
+        """printing → unknown: the device's outcome must be decided from the FN before anything else."""
+        return await self._write(lambda tx: ops.transition(tx, key, S.UNKNOWN, self.clock(), reason, last_error=reason))
+
+    async def back_to_accepted(self, key: str, reason: str) -> StoredReceipt:
+        """printing/unknown → accepted: proven not fiscalized, will be printed again."""
+        return await self._write(
+            lambda tx: ops.transition(tx, key, S.ACCEPTED, self.clock(), reason, last_error=reason)
+        )
+
+    async def mark_rejected(self, key: str, code: int | None, reason: str) -> StoredReceipt:
+        """printing → rejected: the device refused the content (terminal)."""
+        return await self._write(
+            lambda tx: ops.transition(tx, key, S.REJECTED, self.clock(), reason, reject_code=code, reject_reason=reason)
+        )
+
+    async def mark_printed(self, key: str) -> StoredReceipt:
+        """The paper copy of a fiscalized receipt is finished."""
+        return await self._write(
+            lambda tx: ops.set_flag(tx, key, self.clock(), "paper copy finished", print_incomplete=0)
+        )
+
+    # --- the OFD sync ---------------------------------------------------------------------------------
+
+    async def claim_for_sync(self, limit: int, lease_s: float, now: datetime) -> list[StoredReceipt]:
+        """Atomically lease up to ``limit`` due ``fiscalized`` documents, oldest first."""
+        return await self._write(
+            partial(_claim, limit=limit, lease_until=ts(now + timedelta(seconds=lease_s)), now=ts(now))
+        )
+
+    async def mark_delivered(self, key: str, ticket: str, now: datetime) -> None:
+        """fiscalized → delivered with the OFD's ticket; idempotent (a second delivery is ignored)."""
+        await self._write(partial(_deliver, key=key, ticket=ticket, now=now))
+
+    async def schedule_retry(
+        self, key: str, next_attempt_at: datetime, error: str, response: str | None, now: datetime
+    ) -> None:
+        """Count a failed attempt and set when to try again; the lease is released."""
+        await self._write(
+            lambda tx: ops.set_flag(
+                tx,
+                key,
+                now,
+                f"OFD attempt failed: {error}",
+                sync_attempts=_increment(tx, key, "sync_attempts"),
+                next_attempt_at=ts(next_attempt_at),
+                last_error=error,
+                last_response=response,
+                lease_until=None,
+            )
+        )
+
+    async def mark_dead(self, key: str, reason: str, response: str | None, now: datetime) -> None:
+        """fiscalized → dead (DLQ) with the reason and the last response."""
+        await self._write(
+            lambda tx: ops.transition(
+                tx,
+                key,
+                S.DEAD,
+                now,
+                reason,
+                dead_reason=reason,
+                last_error=reason,
+                last_response=response,
+                sync_attempts=_increment(tx, key, "sync_attempts"),
+                lease_until=None,
+                dead_acked=0,
+            )
+        )
+
+    async def next_sync_due(self) -> datetime | None:
+        return await self._read(queries.next_sync_due)
+
+    async def list_dead(self, limit: int = 100, offset: int = 0) -> list[StoredReceipt]:
+        return await self._read(partial(queries.dead, limit=limit, offset=offset))
+
+    async def replay_dead(self, key: str | None, actor: str) -> int:
+        """dead → fiscalized (same document id) for one key or all; attempts reset; audited. Returns the count."""
+        return await self._write(partial(_replay, key=key, actor=actor, now=self.clock()))
+
+    async def ack_dead(self, key: str, actor: str) -> None:
+        """Acknowledge a dead document (it stays dead, leaves the DLQ count); audited."""
+        now = self.clock()
+
+        def op(tx: Tx) -> None:
+            ops.set_flag(tx, key, now, "dead letter acknowledged", dead_acked=1)
+            ops.audit(tx, "dlq ack", actor, {"key": key}, now, key)
+
+        await self._write(op)
+
+
+def _increment(tx: Tx, key: str, column: str) -> int:
+    row = tx.conn.execute(f"SELECT {column} FROM receipts WHERE key = ?", (key,)).fetchone()  # noqa: S608
+    return int(row[0]) + 1 if row else 1
+
+
+def _claim(tx: Tx, limit: int, lease_until: str, now: str) -> list[StoredReceipt]:
+    rows = tx.conn.execute(
+        "UPDATE receipts SET lease_until = ? WHERE seq IN (SELECT seq FROM receipts WHERE state = 'fiscalized'"
+        " AND (next_attempt_at IS NULL OR next_attempt_at <= ?) AND (lease_until IS NULL OR lease_until <= ?)"
+        " ORDER BY seq LIMIT ?) RETURNING *",
+        (lease_until, now, now, limit),
+    ).fetchall()
+    return sorted((StoredReceipt.from_row(r) for r in rows), key=lambda r: r.seq)
+
+
+def _deliver(tx: Tx, key: str, ticket: str, now: datetime) -> None:
+    row = tx.conn.execute("SELECT state FROM receipts WHERE key = ?", (key,)).fetchone()
+    if row is not None and row[0] == S.DELIVERED.value:
+        return
+    ops.transition(
+        tx,
+        key,
+        S.DELIVERED,
+        now,
+        "confirmed by the OFD",
+        actor="sync",
+        ofd_ticket=ticket,
+        delivered_at=ts(now),
+        lease_until=None,
+        next_attempt_at=None,
+    )
+
+
+def _replay(tx: Tx, key: str | None, actor: str, now: datetime) -> int:
+    if key is None:
+        keys = [r[0] for r in tx.conn.execute("SELECT key FROM receipts WHERE state = 'dead' ORDER BY seq").fetchall()]
+    else:
+        keys = [key]
+    for one in keys:
+        ops.transition(
+            tx,
+            one,
+            S.FISCALIZED,
+            now,
+            "replayed by an operator",
+            actor=actor,
+            expect=frozenset({S.DEAD}),
+            sync_attempts=0,
+            next_attempt_at=None,
+            lease_until=None,
+            dead_acked=0,
+        )
+    ops.audit(tx, "dlq replay", actor, {"key": key, "count": len(keys)}, now, key)
+    return len(keys)

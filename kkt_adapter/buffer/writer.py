@@ -1,0 +1,200 @@
+"""The single writer: one thread, one connection, group commit.
+
+Operations are plain functions of a :class:`Tx`. The writer thread takes every operation waiting in its
+queue (up to ``group_max``), runs them in one ``BEGIN IMMEDIATE`` transaction — each inside its own
+savepoint, so one failing operation does not undo the others — and commits once. A caller's future is
+resolved only after that commit returned: a reply sent on it is durable (``synchronous=FULL``). Many
+concurrent receipts therefore share one fsync without any of them being acknowledged early.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import shutil
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from kkt_adapter.buffer import events
+from kkt_adapter.buffer.db import open_buffer
+from kkt_adapter.buffer.errors import StorageUnavailable
+from kkt_adapter.buffer.states import PENDING
+
+T = TypeVar("T")
+_STOP = object()
+
+
+@dataclass
+class Tx:
+    """What an operation sees inside the writer's transaction."""
+
+    conn: sqlite3.Connection
+    chain_hash: str
+    pending: int
+    capacity: int
+    changed: set[str] = field(default_factory=set)
+
+    def event(
+        self,
+        at: str,
+        kind: str,
+        key: str | None,
+        from_state: str | None,
+        to_state: str | None,
+        actor: str,
+        reason: str,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """Append one chained event and note the key as changed."""
+        self.chain_hash = events.append(
+            self.conn, self.chain_hash, at, kind, key, from_state, to_state, actor, reason, detail
+        )
+        if key is not None:
+            self.changed.add(key)
+
+
+@dataclass
+class _Op(Generic[T]):
+    fn: Callable[[Tx], T]
+    future: Future[T]
+    intake: bool
+
+
+def storage_error(exc: sqlite3.Error) -> StorageUnavailable:
+    """Translate a failed write into a clear, retryable error."""
+    text = str(exc)
+    if "full" in text:
+        return StorageUnavailable("the disk is full: the receipt was not saved; free some space")
+    if "readonly" in text or "read-only" in text:
+        return StorageUnavailable("the data directory is read-only: the receipt was not saved")
+    return StorageUnavailable(f"the database cannot be written: {text}")
+
+
+class Writer:
+    """Owns the only writing connection; see the module docstring for the commit rule."""
+
+    def __init__(
+        self,
+        path: Path,
+        busy_timeout_ms: int = 5000,
+        group_max: int = 256,
+        capacity: int = 500_000,
+        min_free_bytes: int = 0,
+        on_commit: Callable[[set[str]], None] | None = None,
+    ) -> None:
+        self.path = path
+        self._busy_timeout_ms = busy_timeout_ms
+        self._group_max = group_max
+        self._min_free_bytes = min_free_bytes
+        self._on_commit = on_commit
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._conn = open_buffer(path, busy_timeout_ms)
+        self._chain = events.last_hash(self._conn)
+        marks = ",".join("?" * len(PENDING))
+        self.pending: int = self._conn.execute(
+            f"SELECT count(*) FROM receipts WHERE state IN ({marks})",  # noqa: S608 — placeholders only
+            tuple(s.value for s in PENDING),
+        ).fetchone()[0]
+        self.capacity = capacity
+        self.last_error: str | None = None
+        self._thread = threading.Thread(target=self._loop, name="buffer-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, fn: Callable[[Tx], T], intake: bool = False) -> Future[T]:
+        """Queue ``fn`` for the next group; the future resolves after its commit (or with its error)."""
+        future: Future[T] = Future()
+        self._queue.put(_Op(fn, future, intake))
+        return future
+
+    async def run(self, fn: Callable[[Tx], T], intake: bool = False) -> T:
+        """Await ``fn`` run in a committed transaction."""
+        return await asyncio.wrap_future(self.submit(fn, intake))
+
+    def close(self) -> None:
+        """Finish what is queued, then close the connection."""
+        self._queue.put(_STOP)
+        self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is _STOP:
+                break
+            batch = [first]
+            while len(batch) < self._group_max:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is _STOP:
+                    self._queue.put(_STOP)
+                    break
+                batch.append(nxt)
+            self._run_batch(batch)
+        self._conn.close()
+
+    def _disk_low(self) -> bool:
+        if self._min_free_bytes <= 0:
+            return False
+        try:
+            return shutil.disk_usage(self.path.parent).free < self._min_free_bytes
+        except OSError:
+            return False
+
+    def _run_batch(self, batch: list[_Op[Any]]) -> None:
+        if self._disk_low():
+            low = StorageUnavailable("the disk is almost full: new receipts are refused; free some space")
+            for op in [op for op in batch if op.intake]:
+                op.future.set_exception(low)
+            batch = [op for op in batch if not op.intake]
+            if not batch:
+                return
+        tx = Tx(self._conn, self._chain, self.pending, self.capacity)
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            self._fail_all(batch, storage_error(exc))
+            return
+        outcomes = [self._run_one(tx, op) for op in batch]
+        if not self._conn.in_transaction:  # SQLite rolled the whole transaction back (disk full, I/O)
+            self._fail_all(batch, StorageUnavailable("the database rejected the write; nothing was saved"))
+            return
+        try:
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            self._fail_all(batch, storage_error(exc))
+            return
+        self._chain, self.pending, self.last_error = tx.chain_hash, tx.pending, None
+        for op, (ok, value) in zip(batch, outcomes, strict=True):
+            if ok:
+                op.future.set_result(value)
+            else:
+                op.future.set_exception(value)
+        if tx.changed and self._on_commit is not None:
+            self._on_commit(tx.changed)
+
+    def _run_one(self, tx: Tx, op: _Op[Any]) -> tuple[bool, Any]:
+        saved = (tx.chain_hash, tx.pending, set(tx.changed))
+        try:
+            self._conn.execute("SAVEPOINT op")
+            value = op.fn(tx)
+            self._conn.execute("RELEASE op")
+        except Exception as exc:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK TO op")
+                self._conn.execute("RELEASE op")
+            tx.chain_hash, tx.pending, tx.changed = saved
+            return False, storage_error(exc) if isinstance(exc, sqlite3.OperationalError) else exc
+        return True, value
+
+    def _fail_all(self, batch: list[_Op[Any]], error: StorageUnavailable) -> None:
+        self.last_error = str(error)
+        for op in batch:
+            op.future.set_exception(error)

@@ -1,0 +1,46 @@
+"""``kkt-adapter`` command line: one subcommand per job, each implemented by its component.
+
+Each entry names a module with ``main(argv: list[str]) -> int``; the module is imported only when its
+command runs, so ``kkt-adapter emulator`` does not load the daemon and vice versa.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("kkt_adapter.daemon.cli", "start the daemon"),
+    "up": ("kkt_adapter.daemon.up", "start the whole demo system: emulated KKT, OFD simulator, daemon"),
+    "emulator": ("kkt_adapter.emulator.cli", "start the emulated Shtrih-M KKT on a pseudo-terminal"),
+    "ofd-sim": ("kkt_adapter.ofd.sim.cli", "start the OFD simulator"),
+    "shift": ("kkt_adapter.pipeline.cli", "open/close the shift, X report (through the daemon)"),
+    "dlq": ("kkt_adapter.sync.cli", "list, replay and acknowledge dead-lettered documents"),
+    "sync": ("kkt_adapter.sync.cli_pause", "pause or resume the OFD sync"),
+    "status": ("kkt_adapter.ops.cli_status", "print the health verdict"),
+    "backup": ("kkt_adapter.ops.cli_backup", "take an online backup of the buffer"),
+    "verify-backup": ("kkt_adapter.ops.cli_verify", "verify a backup"),
+    "reconcile": ("kkt_adapter.ops.cli_reconcile", "compare buffer, FN and OFD; non-zero on discrepancy"),
+    "audit": ("kkt_adapter.ops.cli_audit", "verify the audit chain"),
+}
+
+
+def _usage() -> str:
+    lines = ["usage: kkt-adapter COMMAND [ARGS…]", "", "commands:"]
+    lines += [f"  {name:<14} {summary}" for name, (_, summary) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Dispatch ``argv`` (default: ``sys.argv[1:]``) to the command's module."""
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0
+    entry = COMMANDS.get(args[0])
+    if entry is None:
+        print(f"kkt-adapter: unknown command {args[0]!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(entry[0])
+    result: int = module.main(args[1:])
+    return result

@@ -1,0 +1,6 @@
+"""Configuration: settings model, TOML + environment loader, secrets."""
+
+from kkt_adapter.config.loader import ConfigError, load_settings
+from kkt_adapter.config.settings import DeviceSettings, Settings
+
+__all__ = ["ConfigError", "DeviceSettings", "Settings", "load_settings"]

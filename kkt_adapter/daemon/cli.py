@@ -1,0 +1,38 @@
+"""``kkt-adapter run [--config PATH]``: start the daemon under uvicorn (one process, one event loop)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from kkt_adapter.buffer.errors import DatabaseRefused, StorageUnavailable
+from kkt_adapter.config import ConfigError, load_settings
+from kkt_adapter.daemon.wiring import build_app
+
+
+def main(argv: list[str]) -> int:
+    """Run until SIGTERM/SIGINT. Exit 2 on a bad configuration, 3 when the database is refused."""
+    parser = argparse.ArgumentParser(prog="kkt-adapter run", description="Start the kkt-adapter daemon.")
+    parser.add_argument("--config", type=Path, help="TOML configuration file (default: built-in defaults)")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = build_app(settings)
+    config = uvicorn.Config(
+        app, host=settings.api.host, port=settings.api.port, log_level="info", access_log=False, lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    try:
+        server.run()
+    except (DatabaseRefused, StorageUnavailable) as exc:
+        print(f"kkt-adapter: {exc}", file=sys.stderr)
+        return 3
+    return 0 if server.started else 3
