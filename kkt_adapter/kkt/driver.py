@@ -1,0 +1,241 @@
+"""Typed operations on a Shtrih-M fiscal printer: :class:`ShtrihDriver` implements ``KktDevice``.
+
+Blocking; one worker thread owns a driver (not thread-safe). Every method raises only errors from
+:mod:`kkt_adapter.kkt.errors`; :meth:`ShtrihDriver.close` may be followed by any call (the port is
+opened again on demand).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from kkt_adapter.kkt.errors import DeviceError, KktError, OutcomeUnknown, ProtocolError
+from kkt_adapter.kkt.link import SerialLink
+from kkt_adapter.kkt.link_config import LinkPolicy
+from kkt_adapter.kkt.protocol import answers, commands
+from kkt_adapter.kkt.protocol import receipt as receipt_codec
+from kkt_adapter.kkt.protocol.answers import CloseAnswer, FullStatus, Registration, SettlementReport
+from kkt_adapter.kkt.protocol.commands import simple
+from kkt_adapter.kkt.protocol.frame import command_code
+from kkt_adapter.kkt.types import (
+    DeviceInfo,
+    DeviceStatus,
+    ExchangeStatus,
+    FiscalResult,
+    FnDocument,
+    FnExpiry,
+    FnStatus,
+    ShiftParams,
+)
+from kkt_adapter.receipts.model import ReceiptIn, TaxSystem
+
+if TYPE_CHECKING:
+    from kkt_adapter.kkt.types import KktDevice
+
+TAG_CUSTOMER_CONTACT = 1008
+TAG_CASHIER_NAME = 1021
+TAG_CASHIER_INN = 1203
+
+
+def receipt_tags(receipt: ReceiptIn) -> list[tuple[int, bytes]]:
+    """The receipt's extra FFD tags sent with FF0C (strings in cp866, as the FN wants)."""
+    tags: list[tuple[int, str]] = []
+    if receipt.cashier is not None:
+        tags.append((TAG_CASHIER_NAME, receipt.cashier.name))
+        if receipt.cashier.inn:
+            tags.append((TAG_CASHIER_INN, receipt.cashier.inn))
+    if receipt.customer_contact:
+        tags.append((TAG_CUSTOMER_CONTACT, receipt.customer_contact))
+    return [(tag, text.encode("cp866", errors="replace")) for tag, text in tags]
+
+
+def _unknown(exc: Exception) -> OutcomeUnknown:
+    cause = exc if isinstance(exc, KktError) else ProtocolError(f"{type(exc).__name__}: {exc}")
+    return OutcomeUnknown(cause)
+
+
+class ShtrihDriver:
+    """A Shtrih-M KKT on serial ``port`` at ``baudrate`` (8N1), speaking the standard protocol.
+
+    Operator commands (receipt, shift, status) use ``password_cashier``; reports and FN commands use
+    ``password_admin``. ``policy`` bounds every wait of the link (see :class:`LinkPolicy`).
+    """
+
+    def __init__(
+        self,
+        port: str,
+        baudrate: int = 115200,
+        *,
+        password_cashier: int = 1,
+        password_admin: int = 30,
+        policy: LinkPolicy | None = None,
+    ) -> None:
+        self.link = SerialLink(port, baudrate, policy)
+        self.password_cashier = password_cashier
+        self.password_admin = password_admin
+
+    # --- plumbing ----------------------------------------------------------------------------------
+
+    def _call(self, body: bytes) -> bytes:
+        """Run one command; return its answer data (after the error byte) or raise its error."""
+        return answers.check_answer(command_code(body), self.link.transact(body))
+
+    def _cashier(self, command: int) -> bytes:
+        return self._call(simple(command, self.password_cashier))
+
+    def _admin(self, command: int) -> bytes:
+        return self._call(simple(command, self.password_admin))
+
+    # --- connection --------------------------------------------------------------------------------
+
+    def connect(self) -> DeviceInfo:
+        """Open the port and identify the device (FCh, 11h, FF02, FF09 where supported)."""
+        self.link.open()
+        device_type = answers.decode_device_type(self._call(commands.get_device_type()))
+        full = self.full_status()
+        fn_serial = answers.decode_fn_serial(self._admin(commands.FN_SERIAL))
+        registration = self.registration()
+        return DeviceInfo(
+            model_name=device_type.name,
+            serial=full.serial,
+            fn_serial=fn_serial,
+            registration_number=registration.registration_number if registration else "",
+            inn=registration.inn if registration and registration.inn else full.inn,
+        )
+
+    def close(self) -> None:
+        """Close the port; idempotent. Any later call opens it again."""
+        self.link.close()
+
+    # --- status ------------------------------------------------------------------------------------
+
+    def status(self) -> DeviceStatus:
+        """10h short status: mode, sub-mode (paper), flags."""
+        return answers.decode_short_status(self._cashier(commands.SHORT_STATUS))
+
+    def full_status(self) -> FullStatus:
+        """11h full status: serial number, INN, device clock, last closed shift."""
+        return answers.decode_full_status(self._cashier(commands.FULL_STATUS))
+
+    def registration(self) -> Registration | None:
+        """FF09 registration totals (registration number, INN), or ``None`` if the device refuses it."""
+        try:
+            return answers.decode_registration(self._admin(commands.FN_FISCALIZATION_TOTALS))
+        except DeviceError:
+            return None
+
+    # --- shift and receipts ------------------------------------------------------------------------
+
+    def open_shift(self) -> None:
+        """E0h: open a shift."""
+        self._cashier(commands.OPEN_SHIFT)
+
+    def fiscalize(self, receipt: ReceiptIn, tax_system: TaxSystem) -> FiscalResult:
+        """Fiscalize a validated receipt: 8Dh, one FF46 per line, FF0C tags (cashier, contact), FF40, FF45.
+
+        Contract (exactly-once):
+
+        * An error **before** the close command propagates as itself (:class:`DeviceError`,
+          :class:`LinkError`, :class:`ProtocolError`). Nothing was fiscalized, but a receipt may be
+          left open on the device: the caller cancels it (:meth:`cancel_receipt`) before anything else.
+        * Once the close command (FF45) has been written to the port, **anything** but a clean success
+          answer — timeout, port gone, a torn answer, even a device error such as 6Bh paper out, which
+          real firmware returns after the FN already signed, or an unexpected bug — raises
+          :class:`OutcomeUnknown` with the original error in ``.cause`` (a non-KKT exception is wrapped
+          in a :class:`ProtocolError`). The caller must not fiscalize the receipt again; it asks the
+          FN (:meth:`fn_status` last FD number, :meth:`find_document`) what happened.
+        * An error raised before the close frame left the host (the port could not be opened, no
+          reply to ENQ) propagates as itself: the device never saw the close command.
+
+        The shift and receipt numbers come from FF40, read while the receipt is open (FF40's receipt
+        number is the number the next closed receipt gets).
+        """
+        cashier = self.password_cashier
+        self._call(receipt_codec.open_body(cashier, receipt))
+        for body in receipt_codec.item_bodies(cashier, receipt):
+            self._call(body)
+        for tag, value in receipt_tags(receipt):
+            self._call(commands.send_tlv(cashier, tag, value))
+        shift = self.shift_params()
+        closed = self._close(receipt_codec.close_body(cashier, receipt, tax_system))
+        when = closed.fiscal_datetime
+        if when is None:  # older firmware: the FN archive has the date-time
+            try:
+                when = self.find_document(closed.fd_number).doc_datetime
+            except Exception as exc:  # signed already: whatever fails now, the outcome is "ask the FN"
+                raise _unknown(exc) from exc
+        return FiscalResult(
+            fd_number=closed.fd_number,
+            fiscal_sign=closed.fiscal_sign,
+            fiscal_datetime=when,
+            shift_number=shift.shift_number,
+            receipt_number=shift.receipt_number,
+            change_kop=closed.change_kop,
+        )
+
+    def _close(self, body: bytes) -> CloseAnswer:
+        try:
+            return answers.decode_close_v2(self._call(body))
+        except Exception as exc:  # after the frame went out *any* failure means "outcome unknown"
+            if not self.link.frame_sent:
+                raise
+            raise _unknown(exc) from exc
+
+    def cancel_receipt(self) -> None:
+        """88h: cancel the open receipt."""
+        self._cashier(commands.CANCEL_RECEIPT)
+
+    def x_report(self) -> None:
+        """40h: X report (shift totals without closing it)."""
+        self._admin(commands.X_REPORT)
+
+    def z_report(self) -> None:
+        """41h: Z report = close the shift."""
+        self._admin(commands.Z_REPORT)
+
+    def continue_printing(self) -> None:
+        """B0h: finish printing after paper was put back (sub-mode 3)."""
+        self._cashier(commands.CONTINUE_PRINTING)
+
+    def print_line(self, text: str) -> None:
+        """17h: print one non-fiscal line on the receipt tape."""
+        self._call(commands.print_line(self.password_cashier, text))
+
+    # --- FN ----------------------------------------------------------------------------------------
+
+    def fn_status(self) -> FnStatus:
+        """FF01: FN phase, current document, shift flag, warnings, last FD number."""
+        return answers.decode_fn_status(self._admin(commands.FN_STATUS))
+
+    def fn_expiry(self) -> FnExpiry:
+        """FF03: FN expiry date."""
+        return answers.decode_fn_expiry(self._admin(commands.FN_EXPIRY))
+
+    def exchange_status(self) -> ExchangeStatus:
+        """FF39: the OFD backlog (unsent count, first unsent number and date-time)."""
+        return answers.decode_exchange_status(self._admin(commands.FN_EXCHANGE_STATUS))
+
+    def unconfirmed_count(self) -> int:
+        """FF3F: number of documents without an OFD ticket."""
+        return answers.decode_unconfirmed_count(self._admin(commands.FN_UNCONFIRMED_COUNT))
+
+    def shift_params(self) -> ShiftParams:
+        """FF40: shift state and number, number of the next receipt."""
+        return answers.decode_shift_params(self._admin(commands.FN_SHIFT_PARAMS))
+
+    def find_document(self, fd_number: int) -> FnDocument:
+        """FF0A: the FN archive's document ``fd_number``; :class:`DeviceRejected` code 08h if absent."""
+        return answers.decode_find_document(self._call(commands.find_document(self.password_admin, fd_number)))
+
+    def ofd_ticket(self, fd_number: int) -> bytes:
+        """FF3C: the raw OFD ticket stored for ``fd_number``."""
+        return self._call(commands.ofd_ticket(self.password_admin, fd_number))
+
+    def settlement_report(self) -> SettlementReport:
+        """FF37 → FF38: print the settlement-state report (the unconfirmed backlog)."""
+        self._admin(commands.FN_SETTLEMENT_BEGIN)
+        return answers.decode_settlement_report(self._admin(commands.FN_SETTLEMENT_BUILD))
+
+
+if TYPE_CHECKING:
+    _CONFORMS: type[KktDevice] = ShtrihDriver  # mypy proves the driver implements the interface

@@ -1,0 +1,170 @@
+"""Command encoders: each returns a frame *body* (command code, password, parameters), no I/O.
+
+Layouts follow ``reference/kkt-protocol.md`` §1.6. The password is 4 bytes LE right after the code
+(FCh has none). Money is 5 bytes LE in kopecks; FF46 quantity is 6 bytes LE × 10⁶. Wrap a body with
+:func:`kkt_adapter.kkt.protocol.frame.encode_frame` to put it on the wire.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from kkt_adapter.kkt.errors import ProtocolError
+from kkt_adapter.kkt.protocol.fields import NOT_GIVEN_5, money, text_cp1251, u_le
+from kkt_adapter.kkt.protocol.frame import code_bytes
+
+GET_DEVICE_TYPE = 0xFC
+SHORT_STATUS = 0x10
+FULL_STATUS = 0x11
+PRINT_LINE = 0x17
+CUT = 0x25
+FEED = 0x29
+X_REPORT = 0x40
+Z_REPORT = 0x41
+CASH_IN = 0x50
+CASH_OUT = 0x51
+SALE_LEGACY = 0x80
+CLOSE_LEGACY = 0x85
+CANCEL_RECEIPT = 0x88
+OPEN_RECEIPT = 0x8D
+CONTINUE_PRINTING = 0xB0
+OPEN_SHIFT = 0xE0
+FN_STATUS = 0xFF01
+FN_SERIAL = 0xFF02
+FN_EXPIRY = 0xFF03
+FN_FISCALIZATION_TOTALS = 0xFF09
+FN_FIND_DOCUMENT = 0xFF0A
+FN_SEND_TLV = 0xFF0C
+FN_SETTLEMENT_BEGIN = 0xFF37
+FN_SETTLEMENT_BUILD = 0xFF38
+FN_EXCHANGE_STATUS = 0xFF39
+FN_OFD_TICKET = 0xFF3C
+FN_UNCONFIRMED_COUNT = 0xFF3F
+FN_SHIFT_PARAMS = 0xFF40
+CLOSE_RECEIPT_V2 = 0xFF45
+OPERATION_V2 = 0xFF46
+
+PAYMENT_SLOTS = 16
+TAX_SLOTS = 6
+MAX_ITEM_NAME_BYTES = 128
+MAX_CLOSE_TEXT_BYTES = 64
+LINE_WIDTH = 40
+
+
+def with_password(command: int, password: int, params: bytes = b"") -> bytes:
+    """Body ``code pwd(4 LE) params``."""
+    return code_bytes(command) + u_le(password, 4) + params
+
+
+def get_device_type() -> bytes:
+    """FCh: device type; the only command here without a password."""
+    return code_bytes(GET_DEVICE_TYPE)
+
+
+def simple(command: int, password: int) -> bytes:
+    """Any command whose request is only the password: 10, 11, E0, 88, 40, 41, B0, FF01…FF40."""
+    return with_password(command, password)
+
+
+def open_receipt(password: int, receipt_type: int) -> bytes:
+    """8Dh: open a receipt of ``receipt_type`` (0 sale, 1 purchase, 2 sale return, 3 purchase return)."""
+    if receipt_type not in (0, 1, 2, 3):
+        raise ProtocolError(f"bad receipt type {receipt_type}")
+    return with_password(OPEN_RECEIPT, password, bytes([receipt_type]))
+
+
+def print_line(password: int, text: str, flags: int = 0x02) -> bytes:
+    """17h: print one line (flags b1 = receipt tape), text cp1251 NUL-padded to 40 bytes."""
+    return with_password(PRINT_LINE, password, bytes([flags]) + text_cp1251(text, LINE_WIDTH))
+
+
+def feed(password: int, lines: int, flags: int = 0x02) -> bytes:
+    """29h: feed ``lines`` lines."""
+    return with_password(FEED, password, bytes([flags, lines]))
+
+
+def cut(password: int, partial: bool = False) -> bytes:
+    """25h: cut the receipt tape (full or partial)."""
+    return with_password(CUT, password, bytes([1 if partial else 0]))
+
+
+def cash_move(password: int, amount_kop: int, cash_in: bool) -> bytes:
+    """50h cash in / 51h cash out of ``amount_kop``."""
+    return with_password(CASH_IN if cash_in else CASH_OUT, password, money(amount_kop))
+
+
+def find_document(password: int, fd_number: int) -> bytes:
+    """FF0A: find a fiscal document by its number."""
+    return with_password(FN_FIND_DOCUMENT, password, u_le(fd_number, 4))
+
+
+def ofd_ticket(password: int, fd_number: int) -> bytes:
+    """FF3C: the OFD ticket stored for a fiscal document."""
+    return with_password(FN_OFD_TICKET, password, u_le(fd_number, 4))
+
+
+def send_tlv(password: int, tag: int, value: bytes) -> bytes:
+    """FF0C: one TLV (tag 2 LE, length 2 LE, value) attached to the open document."""
+    return with_password(FN_SEND_TLV, password, u_le(tag, 2) + u_le(len(value), 2) + value)
+
+
+@dataclass(frozen=True)
+class OperationV2:
+    """FF46 parameters. ``sum_kop``/``tax_kop`` ``None`` mean "not given" (FF×5: the KKT computes)."""
+
+    op_type: int
+    quantity_micro: int
+    price_kop: int
+    sum_kop: int | None
+    tax_kop: int | None
+    tax_rate: int
+    department: int
+    payment_method: int
+    payment_object: int
+    name: str
+
+
+def operation_v2(password: int, op: OperationV2) -> bytes:
+    """FF46: one receipt line (FFD 1.05+). The name is cp1251, cut to 128 bytes."""
+    if op.op_type not in (1, 2, 3, 4):
+        raise ProtocolError(f"bad FF46 operation type {op.op_type}")
+    params = (
+        bytes([op.op_type])
+        + u_le(op.quantity_micro, 6)
+        + money(op.price_kop)
+        + (NOT_GIVEN_5 if op.sum_kop is None else money(op.sum_kop))
+        + (NOT_GIVEN_5 if op.tax_kop is None else money(op.tax_kop))
+        + bytes([op.tax_rate, op.department, op.payment_method, op.payment_object])
+        + text_cp1251(op.name)[:MAX_ITEM_NAME_BYTES]
+    )
+    return with_password(OPERATION_V2, password, params)
+
+
+@dataclass(frozen=True)
+class CloseV2:
+    """FF45 parameters: payments by slot 1…16, rounding, six tax sums (``None`` = not given)."""
+
+    payments_kop: Mapping[int, int]
+    rounding_kop: int
+    tax_sums_kop: Sequence[int | None]
+    tax_system_bits: int
+    text: str = ""
+
+
+def close_receipt_v2(password: int, close: CloseV2) -> bytes:
+    """FF45: close the receipt: ``pay1..16 rounding taxSum1..6 taxSystem text(0–64)``."""
+    if any(not 1 <= slot <= PAYMENT_SLOTS for slot in close.payments_kop):
+        raise ProtocolError(f"payment slots must be 1…{PAYMENT_SLOTS}")
+    if len(close.tax_sums_kop) != TAX_SLOTS:
+        raise ProtocolError(f"FF45 needs {TAX_SLOTS} tax sums")
+    pays = b"".join(money(close.payments_kop.get(slot, 0)) for slot in range(1, PAYMENT_SLOTS + 1))
+    taxes = b"".join(NOT_GIVEN_5 if t is None else money(t) for t in close.tax_sums_kop)
+    params = (
+        pays
+        + bytes([close.rounding_kop])
+        + taxes
+        + bytes([close.tax_system_bits])
+        + text_cp1251(close.text)[:MAX_CLOSE_TEXT_BYTES]
+    )
+    return with_password(CLOSE_RECEIPT_V2, password, params)
