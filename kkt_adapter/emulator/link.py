@@ -1,0 +1,150 @@
+"""Device side of the Shtrih-M link layer ("v1": ENQ/ACK/NAK, ``STX LEN BODY LRC``).
+
+Rules (``kkt-protocol.md`` §1.4, §6):
+
+* ENQ while idle → NAK. ENQ while an answer is unacknowledged → ACK + the same answer again; the
+  command is never executed twice.
+* STX → LEN, BODY, LRC, each byte within the byte timeout. Bad LRC or a truncated frame → NAK, the
+  frame is discarded. A good frame → ACK, execute, send the answer (it stays pending until the host
+  ACKs it; a host NAK keeps it for the next ENQ).
+* An ENQ that arrives while the command executes (a host that sends the frame and then ENQ without
+  reading the ACK) is absorbed: the answer goes out once.
+* Any other byte (e.g. a stray 0xFF) is skipped.
+* Unlike a real UART, bytes the host never read stay in the pty until it reads them (a host that
+  gives up on an answer should flush its input before the next ENQ, as it should on a real line).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+from kkt_adapter.kkt.protocol.frame import ACK, ENQ, NAK, STX, encode_frame, lrc
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the device does after executing a frame."""
+
+    answer: bytes | None  # the answer body; None = the answer is lost (never sent, not pending)
+    delay_s: float = 0.0  # printing time before the answer goes out
+    corrupt_lrc: bool = False  # send this answer once with a wrong LRC
+
+
+class BytePort(Protocol):
+    """The port the link layer drives."""
+
+    def read(self, timeout_s: float) -> bytes: ...
+    def write(self, data: bytes) -> None: ...
+
+
+class Hooks(Protocol):
+    """What the link layer asks the device."""
+
+    def execute_frame(self, body: bytes) -> Reply: ...
+    def silent(self) -> bool: ...
+    def byte_time_s(self) -> float: ...
+
+
+class LinkLayer:
+    """The device's link state machine; call :meth:`step` in a loop from one thread."""
+
+    def __init__(self, port: BytePort, hooks: Hooks, byte_timeout_s: float = 0.1) -> None:
+        self.port = port
+        self.hooks = hooks
+        self.byte_timeout_s = byte_timeout_s
+        self._pending: bytes | None = None
+        self._buf = bytearray()
+
+    @property
+    def pending(self) -> bytes | None:
+        """The unacknowledged answer frame, if any."""
+        return self._pending
+
+    def reset(self) -> None:
+        """Forget the pending answer and buffered input (a new port)."""
+        self._pending = None
+        self._buf.clear()
+
+    def _fill(self, timeout_s: float) -> None:
+        data = self.port.read(timeout_s)
+        if data and not self.hooks.silent():
+            self._buf += data
+
+    def _next_byte(self, timeout_s: float) -> int | None:
+        if not self._buf:
+            self._fill(timeout_s)
+        if not self._buf:
+            return None
+        byte = self._buf[0]
+        del self._buf[0]
+        return byte
+
+    def _send(self, data: bytes) -> None:
+        """Write ``data``; with baud pacing each 16-byte chunk goes out when it would have fully
+        arrived on a real line (absolute deadlines, so sleep overshoot does not accumulate)."""
+        per_byte = self.hooks.byte_time_s()
+        if per_byte <= 0:
+            self.port.write(data)
+            return
+        start = time.monotonic()
+        for offset in range(0, len(data), 16):
+            chunk = data[offset : offset + 16]
+            _sleep_until(start + per_byte * (offset + len(chunk)))
+            self.port.write(chunk)
+
+    def step(self, timeout_s: float) -> None:
+        """Handle at most one control byte or frame arriving within ``timeout_s``."""
+        byte = self._next_byte(timeout_s)
+        if byte is None:
+            return
+        if byte == ENQ:
+            self._send(bytes([NAK]) if self._pending is None else bytes([ACK]) + self._pending)
+        elif byte == ACK:
+            self._pending = None
+        elif byte == STX:
+            self._on_frame()
+        # NAK keeps the pending answer until the next ENQ; other bytes are noise
+
+    def _read_exact(self, count: int) -> bytes | None:
+        out = bytearray()
+        for _ in range(count):
+            byte = self._next_byte(self.byte_timeout_s)
+            if byte is None:
+                return None
+            out.append(byte)
+        return bytes(out)
+
+    def _on_frame(self) -> None:
+        started = time.monotonic()
+        head = self._read_exact(1)
+        rest = None if not head or head[0] == 0 else self._read_exact(head[0] + 1)
+        if head is None or rest is None or lrc(head + rest[:-1]) != rest[-1]:
+            self._send(bytes([NAK]))
+            return
+        per_byte = self.hooks.byte_time_s()
+        if per_byte > 0:
+            _sleep_until(started + per_byte * (len(rest) + 1))  # the rest of the request on the wire
+        self._send(bytes([ACK]))
+        reply = self.hooks.execute_frame(rest[:-1])
+        if reply.delay_s > 0:
+            time.sleep(reply.delay_s)
+        self._absorb_enq()
+        if reply.answer is None:
+            self._pending = None
+            return
+        frame = encode_frame(reply.answer)
+        self._pending = frame
+        self._send(frame[:-1] + bytes([frame[-1] ^ 0xFF]) if reply.corrupt_lrc else frame)
+
+    def _absorb_enq(self) -> None:
+        self._fill(0)
+        while self._buf and self._buf[0] == ENQ:
+            del self._buf[0]
+
+
+def _sleep_until(deadline: float) -> None:
+    remaining = deadline - time.monotonic()
+    if remaining > 0:
+        time.sleep(remaining)
