@@ -1,0 +1,146 @@
+"""Pure checks of each KKT and its fiscal storage (see :mod:`kkt_adapter.ops.health`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+from kkt_adapter.kkt.types import Mode, SubMode
+from kkt_adapter.ops.problem import Limits, Problem, Severity
+from kkt_adapter.ops.snapshot import DeviceSnapshot, FnSnapshot, Snapshot
+from kkt_adapter.ops.wording import clock, duration
+
+FN_WARN_CRYPTO_3_DAYS = 0x01
+FN_WARN_CRYPTO_30_DAYS = 0x02
+FN_WARN_ARCHIVE_90 = 0x04
+FN_WARN_OFD_TIMEOUT = 0x08
+_PAPER_OUT = (SubMode.PAPER_OUT_PASSIVE, SubMode.PAPER_OUT_ACTIVE)
+
+
+def check_devices(snap: Snapshot, now: datetime, lim: Limits) -> Iterator[Problem]:
+    """Every device: link, paper, cover, mode, shift age, halted queue, errors, then its FN."""
+    fns = [d.fn for d in snap.devices if d.fn is not None]
+    all_blocked = bool(fns) and all(fn.blocked for fn in fns)
+    for dev in snap.devices:
+        yield from _check_link(dev, lim)
+        if dev.connected:
+            yield from _check_printer(dev)
+        yield from _check_shift(dev, now, lim)
+        yield from _check_queue(dev)
+        if dev.fn is not None:
+            yield from _check_fn(dev.device_id, dev.fn, now, lim, all_blocked)
+
+
+def _p(dev: DeviceSnapshot, severity: Severity, code: str, message: str, action: str, **details: object) -> Problem:
+    return Problem(f"device:{dev.device_id}", severity, code, message, action, {"device": dev.device_id, **details})
+
+
+def _check_link(dev: DeviceSnapshot, lim: Limits) -> Iterator[Problem]:
+    if not dev.connected:
+        yield _p(
+            dev, Severity.CRITICAL, "device_disconnected", f"Нет связи с кассой {dev.device_id}",
+            "проверьте кабель и питание принтера; чеки сохранены и пробьются после подключения",
+        )  # fmt: skip
+    elif dev.heartbeat_age_s is not None and dev.heartbeat_age_s > lim.device_stale_s:
+        yield _p(
+            dev, Severity.WARNING, "device_status_stale",
+            f"Касса {dev.device_id} не отвечает {duration(dev.heartbeat_age_s)}",
+            "проверьте кабель и питание принтера", age_s=dev.heartbeat_age_s,
+        )  # fmt: skip
+
+
+def _check_printer(dev: DeviceSnapshot) -> Iterator[Problem]:
+    if dev.paper_present is False or dev.sub_mode in _PAPER_OUT:
+        yield _p(dev, Severity.CRITICAL, "paper_out", "Закончилась бумага", "вставьте новый рулон")
+    if dev.cover_open:
+        yield _p(dev, Severity.CRITICAL, "cover_open", "Открыта крышка принтера", "закройте крышку")
+    if dev.sub_mode is SubMode.WAIT_CONTINUE:
+        yield _p(
+            dev, Severity.WARNING, "print_incomplete", "Чек пробит, но не допечатан",
+            "не пробивайте его ещё раз: касса допечатает чек сама",
+        )  # fmt: skip
+    if dev.mode is Mode.BLOCKED:
+        yield _p(
+            dev,
+            Severity.CRITICAL,
+            "device_blocked",
+            "Касса заблокирована",
+            "вызовите специалиста сервисного центра",
+        )
+    elif dev.mode is Mode.WAIT_DATE:
+        yield _p(
+            dev, Severity.CRITICAL, "device_wait_date", "Касса ждёт подтверждения даты",
+            "вызовите специалиста: нужно проверить дату и время кассы",
+        )  # fmt: skip
+    if dev.last_error:
+        code = "" if dev.last_error_code is None else f" (код 0x{dev.last_error_code:02X})"
+        yield _p(
+            dev, Severity.INFO, "device_error", f"Последняя ошибка кассы: {dev.last_error}{code}",
+            "если ошибка повторяется, вызовите специалиста", error_code=dev.last_error_code,
+        )  # fmt: skip
+
+
+def _check_shift(dev: DeviceSnapshot, now: datetime, lim: Limits) -> Iterator[Problem]:
+    opened = dev.shift_opened_at if dev.shift_open else None
+    age_h = None if opened is None else (now - opened).total_seconds() / 3600
+    if dev.mode is Mode.SHIFT_EXPIRED or (age_h is not None and age_h >= lim.shift_max_h):
+        yield _p(
+            dev, Severity.CRITICAL, "shift_expired", "Смена открыта больше 24 ч: касса не пробьёт чек",
+            "закройте смену (Z-отчёт) и откройте новую", age_h=age_h,
+        )  # fmt: skip
+    elif opened is not None and age_h is not None and age_h >= lim.shift_warn_h:
+        deadline = clock(opened + timedelta(hours=lim.shift_max_h), now)
+        yield _p(
+            dev, Severity.WARNING, "shift_near_24h", f"Смена открыта {int(age_h)} ч",
+            f"закройте смену до {deadline}", age_h=age_h, deadline=deadline,
+        )  # fmt: skip
+
+
+def _check_queue(dev: DeviceSnapshot) -> Iterator[Problem]:
+    if dev.queue_halted:
+        yield _p(
+            dev, Severity.WARNING, "queue_halted", "Касса проверяет, прошёл ли последний чек",
+            "не выключайте принтер и не пробивайте этот чек повторно; печать продолжится сама",
+        )  # fmt: skip
+
+
+def _check_fn(device_id: str, fn: FnSnapshot, now: datetime, lim: Limits, all_blocked: bool) -> Iterator[Problem]:
+    def p(severity: Severity, code: str, message: str, action: str, **details: object) -> Problem:
+        info = {"device": device_id, "fn_serial": fn.serial, **details}
+        return Problem(f"fn:{device_id}", severity, code, message, action, info, code == "fn_blocked" and all_blocked)
+
+    if fn.blocked:
+        yield p(Severity.CRITICAL, "fn_blocked", "Фискальный накопитель заблокирован", "вызовите специалиста")
+    days = None if fn.expires_on is None else (fn.expires_on - now.date()).days
+    if days is not None and days <= 0:
+        yield p(
+            Severity.CRITICAL,
+            "fn_expired",
+            "Срок фискального накопителя истёк",
+            "замените ФН",
+            days_left=days,
+        )
+    elif (days is not None and days <= lim.fn_expiry_critical_days) or (
+        days is None and fn.warning_bits & FN_WARN_CRYPTO_3_DAYS
+    ):
+        when = f"через {days} дн." if days is not None else "через несколько дней"
+        yield p(
+            Severity.CRITICAL,
+            "fn_expiring",
+            f"Срок ФН заканчивается {when}",
+            "срочно замените ФН",
+            days_left=days,
+        )
+    elif (days is not None and days <= lim.fn_expiry_warn_days) or (
+        days is None and fn.warning_bits & FN_WARN_CRYPTO_30_DAYS
+    ):
+        when = f"через {days} дн." if days is not None else "меньше чем через 30 дн."
+        yield p(
+            Severity.WARNING,
+            "fn_expiring",
+            f"Срок ФН заканчивается {when}",
+            "закажите замену ФН",
+            days_left=days,
+        )
+    if fn.warning_bits & FN_WARN_ARCHIVE_90:
+        yield p(Severity.WARNING, "fn_memory_90", "Память ФН заполнена на 90 %", "закажите замену ФН")

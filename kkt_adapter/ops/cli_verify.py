@@ -1,0 +1,35 @@
+"""``kkt-adapter verify-backup PATH``: check a backup against its manifest in a temporary copy.
+
+Prints one line per check and a verdict. Exit 0 when the backup is good, 1 when any check failed.
+The result is not written to the buffer's audit log from this command (a second process appending to
+the chain would fork it); the daemon's nightly backup job records it (:mod:`kkt_adapter.ops.backup_job`).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from kkt_adapter.buffer.backup import VerifyReport, verify_backup
+
+
+def render(report: VerifyReport) -> str:
+    """The report as text: one ``OK``/``FAIL`` line per check, then the verdict."""
+    lines = [f"verifying {report.path}"]
+    lines += [f"  {'OK  ' if c.ok else 'FAIL'} {c.name}: {c.detail}" for c in report.checks]
+    if report.ok:
+        lines.append("VERDICT: the backup is GOOD and can be restored")
+    else:
+        failed = ", ".join(c.name for c in report.checks if not c.ok)
+        lines.append(f"VERDICT: the backup is BAD ({failed}); do not restore it, take a new backup")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    """Verify the backup named on the command line (the ``.db`` file or its manifest)."""
+    parser = argparse.ArgumentParser(prog="kkt-adapter verify-backup", description="Verify a buffer backup.")
+    parser.add_argument("path", type=Path, help="the backup's .db file or its .manifest.json")
+    args = parser.parse_args(argv)
+    report = verify_backup(args.path)
+    print(render(report))
+    return 0 if report.ok else 1

@@ -1,0 +1,155 @@
+"""Prometheus metrics in their own registry, and the ``GET /metrics`` router.
+
+Event hooks (call them where the event happens; each is cheap and thread-safe):
+``observe_intake(seconds)``, ``observe_fiscalization(seconds)``, ``breaker_transition(old, new)``,
+``ofd_call(outcome)``, ``device_error(device, code)``. Module-level functions act on the process-wide
+:data:`METRICS`; tests build their own :class:`Metrics`. State gauges (receipts by state, queue depth and
+age, DLQ, breaker, FN days left and unsent) are refreshed from the health snapshot at every scrape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import cast
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from kkt_adapter.ops.checks_store import UNFISCALIZED_STATES, oldest_unsent
+from kkt_adapter.ops.health import Verdict, evaluate
+from kkt_adapter.ops.problem import DEFAULT_LIMITS, Limits
+from kkt_adapter.ops.snapshot import BreakerState, Snapshot
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+_VERDICT_GAUGE = {Verdict.OK: 0, Verdict.DEGRADED: 1, Verdict.CRITICAL: 2}
+
+
+class Metrics:
+    """All of the daemon's metrics, registered in ``self.registry`` (never the global registry)."""
+
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.receipts = Gauge("kkt_receipts", "Receipts in the buffer by state", ["state"], registry=r)
+        self.intake_latency = Histogram(
+            "kkt_intake_latency_seconds", "POST to durable commit", buckets=_LATENCY_BUCKETS, registry=r
+        )
+        self.fiscalization_latency = Histogram(
+            "kkt_fiscalization_latency_seconds", "Print start to FN signature", buckets=_LATENCY_BUCKETS, registry=r
+        )
+        self.queue_depth = Gauge("kkt_queue_depth", "Receipts not yet fiscalized", registry=r)
+        self.queue_oldest_age = Gauge("kkt_queue_oldest_age_seconds", "Age of the oldest unfiscalized", registry=r)
+        self.unsent_oldest_age = Gauge("kkt_ofd_unsent_oldest_age_seconds", "Oldest unconfirmed by OFD", registry=r)
+        self.dlq_size = Gauge("kkt_dlq_size", "Documents in the dead-letter queue", registry=r)
+        self.breaker_state = Gauge("kkt_ofd_breaker_state", "OFD breaker: 0 closed, 1 half-open, 2 open", registry=r)
+        self.breaker_transitions = Counter(
+            "kkt_ofd_breaker_transitions", "OFD breaker state changes", ["from_state", "to_state"], registry=r
+        )
+        self.ofd_calls = Counter("kkt_ofd_calls", "OFD submissions by outcome", ["outcome"], registry=r)
+        self.fn_days_left = Gauge("kkt_fn_days_left", "Days until the FN expires", ["device"], registry=r)
+        self.fn_unsent = Gauge(
+            "kkt_fn_unsent_documents", "FN documents the OFD has not confirmed", ["device"], registry=r
+        )
+        self.device_errors = Counter("kkt_device_errors", "Device errors by code", ["device", "code"], registry=r)
+        self.health_verdict = Gauge("kkt_health_verdict", "0 ok, 1 degraded, 2 critical", registry=r)
+        self.disk_free = Gauge("kkt_disk_free_bytes", "Free bytes on the buffer's file system", registry=r)
+
+    def observe_intake(self, seconds: float) -> None:
+        """Record one intake: from request received to the receipt committed."""
+        self.intake_latency.observe(seconds)
+
+    def observe_fiscalization(self, seconds: float) -> None:
+        """Record one fiscalization: from the first byte to the device to the FN's answer."""
+        self.fiscalization_latency.observe(seconds)
+
+    def breaker_transition(self, old: BreakerState | str, new: BreakerState | str) -> None:
+        """Count a breaker state change and set the breaker gauge to ``new``; ``ValueError`` on an unknown state."""
+        old_s, new_s = BreakerState(old), BreakerState(new)
+        self.breaker_transitions.labels(from_state=old_s.value, to_state=new_s.value).inc()
+        self.breaker_state.set(new_s.gauge)
+
+    def ofd_call(self, outcome: str) -> None:
+        """Count one OFD call by outcome, e.g. ``ok``, ``duplicate``, ``transient``, ``permanent``."""
+        self.ofd_calls.labels(outcome=outcome).inc()
+
+    def device_error(self, device: str, code: int | str) -> None:
+        """Count one device error; an int code is labelled as ``0xNN`` (the device's error table)."""
+        label = f"0x{code:02X}" if isinstance(code, int) else code
+        self.device_errors.labels(device=device, code=label).inc()
+
+    def update_from_snapshot(self, snap: Snapshot, now: datetime, limits: Limits = DEFAULT_LIMITS) -> None:
+        """Set every state gauge from ``snap`` at ``now`` (aware); labels of vanished devices are dropped."""
+        buf = snap.buffer
+        self.receipts.clear()
+        for state, count in buf.counts_by_state.items():
+            self.receipts.labels(state=state).set(count)
+        self.queue_depth.set(sum(buf.count(s) for s in UNFISCALIZED_STATES))
+        self.queue_oldest_age.set(_age(now, buf.oldest_unfiscalized_at))
+        self.unsent_oldest_age.set(_age(now, oldest_unsent(snap)))
+        self.dlq_size.set(buf.dlq_size)
+        self.disk_free.set(buf.disk_free_bytes)
+        self.breaker_state.set(snap.ofd.breaker.gauge)
+        self.fn_days_left.clear()
+        self.fn_unsent.clear()
+        for dev in snap.devices:
+            if dev.fn is None:
+                continue
+            self.fn_unsent.labels(device=dev.device_id).set(dev.fn.unsent_count)
+            if dev.fn.expires_on is not None:
+                self.fn_days_left.labels(device=dev.device_id).set((dev.fn.expires_on - now.date()).days)
+        self.health_verdict.set(_VERDICT_GAUGE[evaluate(snap, now, limits).verdict])
+
+    def render(self) -> bytes:
+        """The registry in the Prometheus text format."""
+        return generate_latest(self.registry)
+
+
+def _age(now: datetime, then: datetime | None) -> float:
+    return 0.0 if then is None else max(0.0, (now - then).total_seconds())
+
+
+METRICS = Metrics()
+
+
+def observe_intake(seconds: float) -> None:
+    """:meth:`Metrics.observe_intake` on :data:`METRICS`."""
+    METRICS.observe_intake(seconds)
+
+
+def observe_fiscalization(seconds: float) -> None:
+    """:meth:`Metrics.observe_fiscalization` on :data:`METRICS`."""
+    METRICS.observe_fiscalization(seconds)
+
+
+def breaker_transition(old: BreakerState | str, new: BreakerState | str) -> None:
+    """:meth:`Metrics.breaker_transition` on :data:`METRICS`."""
+    METRICS.breaker_transition(old, new)
+
+
+def ofd_call(outcome: str) -> None:
+    """:meth:`Metrics.ofd_call` on :data:`METRICS`."""
+    METRICS.ofd_call(outcome)
+
+
+def device_error(device: str, code: int | str) -> None:
+    """:meth:`Metrics.device_error` on :data:`METRICS`."""
+    METRICS.device_error(device, code)
+
+
+metrics_router = APIRouter(tags=["metrics"])
+
+
+@metrics_router.get("/metrics", include_in_schema=False)
+async def get_metrics(request: Request) -> Response:
+    """Refresh the state gauges from ``app.state.get_snapshot`` (if set), then expose the registry.
+
+    Uses ``app.state.metrics`` when the wiring set one, else :data:`METRICS`.
+    """
+    state = request.app.state
+    metrics = cast(Metrics, getattr(state, "metrics", METRICS))
+    get_snapshot = cast(Callable[[], Snapshot] | None, getattr(state, "get_snapshot", None))
+    if get_snapshot is not None:
+        now = cast(Callable[[], datetime], getattr(state, "now", lambda: datetime.now().astimezone()))
+        limits = cast(Limits, getattr(state, "health_limits", DEFAULT_LIMITS))
+        metrics.update_from_snapshot(get_snapshot(), now(), limits)
+    return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,63 @@
+"""The snapshot cache: workers' writes become one immutable snapshot; the buffer's numbers come from a real store."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+
+from kkt_adapter.buffer.store import Store
+from kkt_adapter.ops.health import Verdict, evaluate
+from kkt_adapter.ops.snapshot import DeviceSnapshot, OfdSnapshot
+from kkt_adapter.ops.snapshot_cache import SnapshotCache, read_buffer
+from kkt_adapter.receipts.model import ReceiptIn, TaxSystem
+
+NOW = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
+RECEIPT = ReceiptIn.model_validate(
+    {
+        "operation": "sell",
+        "items": [{"name": "Хлеб", "price_kop": 5_990, "quantity": "2", "amount_kop": 11_980, "vat": "vat10"}],
+        "payments": [{"type": "cash", "amount_kop": 11_980}],
+        "total_kop": 11_980,
+    }
+)
+
+
+def test_cache_assembles_devices_ofd_and_heartbeats() -> None:
+    """What workers put into the cache comes back in one snapshot, devices sorted by id, beats monotonic."""
+    mono = {"t": 10.0}
+    cache = SnapshotCache(wall=lambda: NOW, mono=lambda: mono["t"])
+    cache.put_device(DeviceSnapshot(device_id="kkt2", connected=True))
+    cache.put_device(DeviceSnapshot(device_id="kkt1", connected=False))
+    cache.put_ofd(OfdSnapshot(consecutive_failures=2))
+    cache.beat("sync")
+    mono["t"] = 15.0
+    snap = cache.get_snapshot()
+    assert [d.device_id for d in snap.devices] == ["kkt1", "kkt2"]
+    assert snap.ofd.consecutive_failures == 2
+    assert snap.workers == {"sync": 10.0}
+    assert snap.taken_mono == 15.0
+    assert cache.heartbeats() == {"sync": 10.0}
+
+
+def test_buffer_numbers_come_from_the_store(tmp_path: Path) -> None:
+    """Counts, the oldest unfiscalized time, capacity and disk space are read from a real buffer file."""
+
+    async def run() -> SnapshotCache:
+        store = await Store.open(tmp_path / "buffer.db", capacity=10)
+        try:
+            for i in range(3):
+                await store.insert_receipt(f"k{i}", RECEIPT, "kkt1", TaxSystem.OSN)
+            cache = SnapshotCache()
+            cache.put_buffer(await read_buffer(store, tmp_path / "buffer.db", 10))
+        finally:
+            await store.close()
+        return cache
+
+    snap = asyncio.run(run()).get_snapshot()
+    assert snap.buffer.counts_by_state == {"accepted": 3}
+    assert snap.buffer.capacity_used == 3
+    assert snap.buffer.oldest_unfiscalized_at is not None
+    assert snap.buffer.disk_free_bytes > 0
+    assert snap.buffer.writable is True
+    assert evaluate(snap, snap.taken_at).verdict is Verdict.OK
