@@ -1,0 +1,84 @@
+"""``/v1/devices``: cached device status (no token), and operator actions behind the admin token.
+
+The routes find the pipeline in ``services.extras["pipeline"]``
+(:class:`kkt_adapter.pipeline.pipeline.Pipeline`). ``GET /v1/devices`` answers from the workers'
+caches and never waits on a serial port. Each admin action is queued to the device's worker (run
+between receipts, never beside one), awaited, and written to the audit log with its outcome.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+
+from kkt_adapter.api.deps import Services, get_services, require_admin
+from kkt_adapter.api.errors import ApiError, error_responses
+from kkt_adapter.kkt.errors import DeviceError, KktError
+from kkt_adapter.pipeline.commands import Action, DeviceUnavailable
+from kkt_adapter.pipeline.pipeline import Pipeline
+
+router = APIRouter(tags=["devices"], responses=error_responses(401, 403, 404, 409, 503))
+ACTION_TIMEOUT_S = 120.0
+
+
+def _pipeline(services: Services) -> Pipeline:
+    pipeline = services.extras.get("pipeline")
+    if not isinstance(pipeline, Pipeline):
+        raise ApiError(503, "not_ready", "The fiscalization pipeline is not running.")
+    return pipeline
+
+
+@router.get("/v1/devices")
+async def list_devices(request: Request) -> dict[str, list[dict[str, object]]]:
+    """Every configured device's cached status (connection, mode, paper, shift, FN, halted queue)."""
+    pipeline = _pipeline(get_services(request))
+    return {"devices": [cache.as_json() for cache in pipeline.device_snapshots()]}
+
+
+async def _act(request: Request, device_id: str, action: Action, actor: str) -> dict[str, Any]:
+    services = get_services(request)
+    pipeline = _pipeline(services)
+    if device_id not in pipeline.workers:
+        raise ApiError(404, "not_found", f"No device {device_id!r} is configured.")
+    detail: dict[str, Any] = {"device": device_id, "action": action.value}
+    try:
+        result = await pipeline.command(device_id, action, actor, ACTION_TIMEOUT_S)
+    except DeviceUnavailable as exc:
+        await services.store.audit(f"device {action.value}", actor, {**detail, "outcome": "unavailable"})
+        raise ApiError(503, "device_unavailable", str(exc), headers={"Retry-After": "5"}) from exc
+    except DeviceError as exc:
+        await services.store.audit(f"device {action.value}", actor, {**detail, "outcome": f"0x{exc.code:02X}"})
+        raise ApiError(409, "device_refused", f"The device refused: {exc.text} (0x{exc.code:02X}).") from exc
+    except (KktError, TimeoutError) as exc:
+        await services.store.audit(f"device {action.value}", actor, {**detail, "outcome": "failed"})
+        raise ApiError(503, "device_unavailable", f"The device did not complete the action: {exc}") from exc
+    await services.store.audit(f"device {action.value}", actor, {**detail, "outcome": "ok"})
+    return result
+
+
+Admin = Annotated[str, Depends(require_admin)]
+
+
+@router.post("/v1/admin/devices/{device_id}/open-shift")
+async def open_shift(device_id: str, request: Request, actor: Admin) -> dict[str, Any]:
+    """Open a shift on the device (E0h)."""
+    return await _act(request, device_id, Action.OPEN_SHIFT, actor)
+
+
+@router.post("/v1/admin/devices/{device_id}/close-shift")
+async def close_shift(device_id: str, request: Request, actor: Admin) -> dict[str, Any]:
+    """Close the shift with a Z report (41h)."""
+    return await _act(request, device_id, Action.CLOSE_SHIFT, actor)
+
+
+@router.post("/v1/admin/devices/{device_id}/x-report")
+async def x_report(device_id: str, request: Request, actor: Admin) -> dict[str, Any]:
+    """Print an X report (40h)."""
+    return await _act(request, device_id, Action.X_REPORT, actor)
+
+
+@router.post("/v1/admin/devices/{device_id}/continue-print")
+async def continue_print(device_id: str, request: Request, actor: Admin) -> dict[str, Any]:
+    """Finish an interrupted paper copy (B0h)."""
+    return await _act(request, device_id, Action.CONTINUE_PRINT, actor)

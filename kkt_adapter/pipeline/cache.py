@@ -1,0 +1,123 @@
+"""The cached status of one device, written only by its worker, read by health and the API without I/O.
+
+Also the pure rules on top of it: whether intake must refuse new receipts for the device
+(:func:`intake_refusal`), and the health model's view (:func:`to_health`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+
+from kkt_adapter.kkt.types import Mode, SubMode
+from kkt_adapter.ops.snapshot import DeviceSnapshot, FnSnapshot
+
+OFD_BLOCK_AFTER = timedelta(days=30)
+
+
+@dataclass
+class DeviceCache:
+    """What the worker last saw of its device. Datetimes are aware; ``heartbeat_mono`` is ``time.monotonic()``.
+
+    ``queue_halted``: a receipt's outcome is unknown and the queue waits for reconciliation
+    (``halt_reason`` says why it is not decided yet). ``fn_blocked``: the FN refused a fiscal
+    document with 0x14/0x15 (cleared when the backlog is below 30 days again).
+    """
+
+    device_id: str
+    connected: bool = False
+    model_name: str | None = None
+    mode: Mode | None = None
+    sub_mode: SubMode | None = None
+    paper_present: bool | None = None
+    cover_open: bool | None = None
+    shift_open: bool | None = None
+    shift_number: int | None = None
+    shift_opened_at: datetime | None = None
+    open_document: bool = False
+    last_error_code: int | None = None
+    last_error: str | None = None
+    queue_halted: bool = False
+    halt_reason: str | None = None
+    fn_serial: str | None = None
+    registration_number: str | None = None
+    fn_expires_on: date | None = None
+    fn_warnings: int = 0
+    unsent_count: int = 0
+    oldest_unsent_at: datetime | None = None
+    fn_blocked: bool = False
+    fn_checked_at: datetime | None = None
+    heartbeat_mono: float | None = None
+
+    def copy(self) -> DeviceCache:
+        """An independent copy (the worker keeps mutating its own)."""
+        return replace(self)
+
+    def as_json(self) -> dict[str, object]:
+        """JSON-ready fields for ``GET /v1/devices``."""
+        out: dict[str, object] = {}
+        for name, value in vars(self).items():
+            if isinstance(value, Mode | SubMode):
+                out[name] = value.name.lower()
+            elif isinstance(value, datetime | date):
+                out[name] = value.isoformat()
+            else:
+                out[name] = value
+        return out
+
+
+def intake_refusal(cache: DeviceCache, now: datetime) -> str | None:
+    """Why new receipts for this device must be refused now (Russian, then English), or None.
+
+    Refuses only when the device provably cannot fiscalize for a long time: the FN's 30-day OFD block
+    (seen as error 0x14/0x15, or the oldest unsent document is 30 days old) or an expired FN. A
+    disconnected device does not refuse: the buffer keeps receipts until it is back.
+    """
+    if cache.fn_blocked or is_ofd_blocked(cache.oldest_unsent_at, now):
+        return (
+            f"ФН кассы {cache.device_id} заблокирован: документы не передавались в ОФД 30 дней; "
+            "восстановите связь с ОФД. / The FN is blocked: documents were not sent to the OFD for 30 days."
+        )
+    if cache.fn_expires_on is not None and now.date() > cache.fn_expires_on:
+        return (
+            f"Срок действия ФН кассы {cache.device_id} истёк {cache.fn_expires_on.isoformat()}; замените ФН. "
+            "/ The FN has expired; replace it."
+        )
+    return None
+
+
+def is_ofd_blocked(oldest_unsent_at: datetime | None, now: datetime) -> bool:
+    """True when the oldest unsent document is at least 30 days old."""
+    return oldest_unsent_at is not None and now - oldest_unsent_at >= OFD_BLOCK_AFTER
+
+
+def to_health(cache: DeviceCache, now_mono: float) -> DeviceSnapshot:
+    """The health model's snapshot of ``cache`` at monotonic time ``now_mono``."""
+    fn = None
+    if cache.fn_serial is not None:
+        fn = FnSnapshot(
+            serial=cache.fn_serial,
+            expires_on=cache.fn_expires_on,
+            warning_bits=cache.fn_warnings,
+            unsent_count=cache.unsent_count,
+            oldest_unsent_at=cache.oldest_unsent_at,
+            blocked=cache.fn_blocked,
+        )
+    age = None if cache.heartbeat_mono is None else max(0.0, now_mono - cache.heartbeat_mono)
+    last_error = cache.halt_reason if cache.queue_halted and cache.halt_reason else cache.last_error
+    return DeviceSnapshot(
+        device_id=cache.device_id,
+        connected=cache.connected,
+        mode=cache.mode,
+        sub_mode=cache.sub_mode,
+        paper_present=cache.paper_present,
+        cover_open=cache.cover_open,
+        shift_open=cache.shift_open,
+        shift_opened_at=cache.shift_opened_at,
+        open_document=cache.open_document,
+        last_error=last_error,
+        last_error_code=cache.last_error_code,
+        queue_halted=cache.queue_halted,
+        heartbeat_age_s=age,
+        fn=fn,
+    )

@@ -1,0 +1,73 @@
+"""``kkt-adapter shift open|close|x-report|continue [--device ID] [--url URL] [--token-file PATH]``.
+
+Calls the running daemon's admin routes over HTTP. The admin token comes from the environment
+(``KKT_ADAPTER_ADMIN_TOKEN``) or ``--token-file``, never from the command line. Without ``--device``
+the daemon's only device is used (an error when it has several). Exit codes: 0 done, 1 the daemon or
+the device refused or failed, 2 bad usage or no token.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import httpx
+
+from kkt_adapter.config.settings import DEFAULT_PORT
+
+ACTIONS = {"open": "open-shift", "close": "close-shift", "x-report": "x-report", "continue": "continue-print"}
+TIMEOUT_S = 130.0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kkt-adapter shift", description="Shift actions through the daemon.")
+    parser.add_argument("action", choices=sorted(ACTIONS), help="open / close (Z report) / x-report / continue")
+    parser.add_argument("--device", help="device id (default: the daemon's only device)")
+    parser.add_argument("--url", default=f"http://127.0.0.1:{DEFAULT_PORT}", help="the daemon's base URL")
+    parser.add_argument("--token-file", type=Path, help="file holding the admin token")
+    return parser
+
+
+def _token(token_file: Path | None) -> str | None:
+    if token_file is not None:
+        return token_file.read_text(encoding="utf-8").strip() or None
+    return os.environ.get("KKT_ADAPTER_ADMIN_TOKEN") or None
+
+
+def _device(client: httpx.Client, given: str | None) -> str:
+    if given:
+        return given
+    devices = client.get("/v1/devices").raise_for_status().json()["devices"]
+    if len(devices) != 1:
+        ids = ", ".join(d["device_id"] for d in devices)
+        raise ValueError(f"the daemon has several devices ({ids}): pass --device")
+    return str(devices[0]["device_id"])
+
+
+def main(argv: list[str]) -> int:
+    """Run one action; print the daemon's JSON answer. See the module docstring for exit codes."""
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    try:
+        token = _token(args.token_file)
+    except OSError as exc:
+        print(f"kkt-adapter shift: cannot read the token file: {exc}", file=sys.stderr)
+        return 2
+    if token is None:
+        print("kkt-adapter shift: no admin token (KKT_ADAPTER_ADMIN_TOKEN or --token-file)", file=sys.stderr)
+        return 2
+    headers = {"Authorization": f"Bearer {token}"}
+    try:
+        with httpx.Client(base_url=args.url, headers=headers, timeout=TIMEOUT_S) as client:
+            device = _device(client, args.device)
+            answer = client.post(f"/v1/admin/devices/{device}/{ACTIONS[args.action]}")
+    except (httpx.HTTPError, ValueError) as exc:
+        print(f"kkt-adapter shift: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(answer.json(), ensure_ascii=False, indent=2))
+    return 0 if answer.is_success else 1

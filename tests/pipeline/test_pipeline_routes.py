@@ -1,0 +1,92 @@
+"""Device routes and the ``kkt-adapter shift`` CLI against a real uvicorn server, pipeline and emulator."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from pipeline_app import ADMIN_TOKEN, build, serve
+from pipeline_rig import make_emulator, sale, settings_for
+
+from kkt_adapter.emulator.emulator import Emulator
+from kkt_adapter.pipeline import cli
+
+AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[tuple[str, Emulator]]:
+    with make_emulator(tmp_path, "kkt1") as emu:
+        settings = settings_for({"kkt1": emu.link_path}, tmp_path / "buffer.db", auto_open=False)
+        with serve(build(settings)) as url:
+            deadline = time.monotonic() + 10
+            while httpx.get(f"{url}/v1/devices").json()["devices"][0]["heartbeat_mono"] is None:
+                assert time.monotonic() < deadline, "device never connected"
+                time.sleep(0.05)
+            yield url, emu
+
+
+def test_devices_list_answers_from_the_cache_without_a_token(daemon: tuple[str, Emulator]) -> None:
+    """GET /v1/devices shows the device's cached status (connected, FN serial, shift closed)."""
+    url, emu = daemon
+    [device] = httpx.get(f"{url}/v1/devices").json()["devices"]
+    assert device["device_id"] == "kkt1"
+    assert device["fn_serial"] == emu.snapshot()["fn"]["serial"]
+    assert device["mode"] == "shift_closed"
+
+
+def test_admin_actions_need_the_admin_token(daemon: tuple[str, Emulator]) -> None:
+    """Without the token the action is refused (401) and nothing happens on the device."""
+    url, emu = daemon
+    answer = httpx.post(f"{url}/v1/admin/devices/kkt1/open-shift")
+    assert answer.status_code == 401
+    assert not emu.shift_open
+
+
+def test_shift_open_receipt_and_close_through_the_api(daemon: tuple[str, Emulator], tmp_path: Path) -> None:
+    """Open shift → a receipt posted with wait comes back 201 with a fiscal sign → Z closes the shift; audited."""
+    url, emu = daemon
+    assert httpx.post(f"{url}/v1/admin/devices/kkt1/open-shift", headers=AUTH).status_code == 200
+    assert emu.shift_open
+    body = sale(1990, "pos-1").model_dump(mode="json", exclude_none=True)
+    answer = httpx.post(f"{url}/v1/receipts?wait=10", json=body, timeout=15)
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["state"] == "fiscalized"
+    assert httpx.post(f"{url}/v1/admin/devices/kkt1/x-report", headers=AUTH).status_code == 200
+    assert httpx.post(f"{url}/v1/admin/devices/kkt1/close-shift", headers=AUTH).status_code == 200
+    assert not emu.shift_open
+    assert [d.doc_type for d in emu.archive] == [2, 3, 5]
+    with sqlite3.connect(tmp_path / "buffer.db") as conn:
+        audited = [row[0] for row in conn.execute("SELECT reason FROM events WHERE kind = 'audit' AND actor = 'admin'")]
+    assert audited == ["device open-shift", "device x-report", "device close-shift"]
+
+
+def test_unknown_device_is_404(daemon: tuple[str, Emulator]) -> None:
+    """An action on a device that is not configured answers 404."""
+    url, _ = daemon
+    assert httpx.post(f"{url}/v1/admin/devices/nope/x-report", headers=AUTH).status_code == 404
+
+
+def test_shift_cli_opens_and_closes_the_shift(
+    daemon: tuple[str, Emulator], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``kkt-adapter shift open/close`` with the token from a file or the environment drives the device."""
+    url, emu = daemon
+    token_file = tmp_path / "admin.token"
+    token_file.write_text(ADMIN_TOKEN + "\n")
+    assert cli.main(["open", "--url", url, "--token-file", str(token_file)]) == 0
+    assert emu.shift_open
+    monkeypatch.setenv("KKT_ADAPTER_ADMIN_TOKEN", ADMIN_TOKEN)
+    assert cli.main(["close", "--url", url, "--device", "kkt1"]) == 0
+    assert not emu.shift_open
+    assert cli.main(["close", "--url", url, "--device", "kkt1"]) == 1  # no shift to close: refused
+
+
+def test_shift_cli_without_a_token_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No token anywhere → exit 2, nothing sent."""
+    monkeypatch.delenv("KKT_ADAPTER_ADMIN_TOKEN", raising=False)
+    assert cli.main(["open", "--url", "http://127.0.0.1:9"]) == 2
