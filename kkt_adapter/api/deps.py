@@ -36,6 +36,8 @@ class Services:
     # (can the daemon take receipts at all, why not)
     readiness: Callable[[], tuple[bool, str]] = lambda: (True, "ready")
     devices: dict[str, Any] = field(default_factory=dict)
+    # called with the seconds from request to durable commit of each new receipt (a metrics hook)
+    observe_intake: Callable[[float], None] = lambda _seconds: None
     sync: Any | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 

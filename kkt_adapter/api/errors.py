@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from kkt_adapter.buffer.errors import (
     BufferError,
@@ -27,6 +28,8 @@ from kkt_adapter.buffer.errors import (
 )
 
 RETRY_AFTER_S = 5
+HTTP_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+BODY_PARSE_ERROR = "There was an error parsing the body"  # FastAPI's detail for an undecodable body
 
 
 class FieldError(BaseModel):
@@ -57,6 +60,11 @@ class ApiError(Exception):
         self.status = status
         self.body = ErrorBody(error=code, message=message, details=details or [])
         self.headers = headers
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
+    """OpenAPI ``responses`` declaring the error shape for ``statuses`` (422 included, replacing FastAPI's own)."""
+    return {status: {"model": ErrorBody} for status in sorted({*statuses, 422})}
 
 
 def error_response(
@@ -114,5 +122,29 @@ def install_handlers(app: FastAPI) -> None:
         return buffer_error_response(exc)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error_response(exc.status_code, "http_error", str(exc.detail), headers=dict(exc.headers or {}))
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 400 and exc.detail == BODY_PARSE_ERROR:
+            # FastAPI's answer for a body it cannot decode (invalid UTF-8, a 5,000-digit number, nesting
+            # beyond the parser's depth): the same 422 as for malformed JSON, naming the body.
+            reason = "is not valid UTF-8 JSON within the parser's limits"
+            return error_response(
+                422, "validation_failed", "The request is invalid.", [FieldError(field="body", reason=reason)]
+            )
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request))
+        return error_response(exc.status_code, "http_error", str(exc.detail), headers=headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path (Starlette's 405 names only the first route's methods).
+
+    Asks each top-level route whether it fully matches the path with each method, so routes nested in
+    included routers are found through the public ``matches`` contract.
+    """
+    routes = request.app.router.routes
+    return [
+        method
+        for method in HTTP_METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    ]

@@ -11,10 +11,11 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from kkt_adapter.api.deps import Services, get_services, require_pos
 from kkt_adapter.api.errors import ApiError, ErrorBody, FieldError
 from kkt_adapter.api.schemas import ReceiptOut, ReceiptPage, receipt_out
+from kkt_adapter.buffer.errors import StorageUnavailable
 from kkt_adapter.buffer.ops import body_hash
 from kkt_adapter.buffer.records import StoredReceipt
 from kkt_adapter.buffer.states import ReceiptState
-from kkt_adapter.receipts.model import ReceiptIn, is_valid_key
+from kkt_adapter.receipts.model import ReceiptIn, TaxSystem, is_valid_key
 from kkt_adapter.receipts.rules import check_receipt
 
 router = APIRouter(prefix="/v1/receipts", tags=["receipts"], dependencies=[Depends(require_pos)])
@@ -73,25 +74,61 @@ async def post_receipt(
     services = get_services(request)
     settings = services.settings
     key = _key(idempotency_key, receipt)
-    existing = await services.store.get(key)
-    if existing is not None:
-        if existing.body_hash != body_hash(receipt):
-            raise ApiError(409, "idempotency_conflict", f"Key {key!r} is already used by a different receipt.")
-        return _answer(services, existing, response, 200)
     device_id = receipt.device or settings.default_device_id
     device = settings.device(device_id)
+    refusal: ApiError | None = None
     if device is None:
-        raise ApiError(
+        refusal = ApiError(
             422,
             "validation_failed",
             "The request is invalid.",
             [FieldError(field="device", reason=f"no device {device_id!r} is configured")],
         )
+    else:
+        refusal = _refusal(services, receipt, device_id, receipt.tax_system or device.tax_system)
+    if refusal is not None:
+        # A replay of a stored receipt answers with it even if it would not be accepted today (the sale
+        # time left the window, the device is blocked): the POS must learn that it is already stored.
+        replay = await _stored_replay(services, key, receipt, response)
+        if replay is None:
+            raise refusal
+        return replay
+    assert device is not None  # noqa: S101 — a missing device is a refusal above
     tax_system = receipt.tax_system or device.tax_system
+    # New key: stored; same key and body: the stored receipt; same key, other body: IdempotencyConflict (409).
+    started = time.monotonic()
+    try:
+        stored, created = await services.store.insert_receipt(key, receipt, device_id, tax_system)
+    except StorageUnavailable:
+        # The disk refuses writes (full, read-only): a receipt stored earlier can still be confirmed.
+        replay = await _stored_replay(services, key, receipt, response)
+        if replay is None:
+            raise
+        return replay
+    if not created:
+        return _answer(services, stored, response, 200)
+    services.observe_intake(time.monotonic() - started)
+    wait_s = min(settings.api.wait_default_s if wait is None else wait, settings.api.wait_max_s)
+    stored = await _wait_settled(services, stored, wait_s)
+    return _answer(services, stored, response, 201 if stored.state in SETTLED else 202)
+
+
+async def _stored_replay(services: Services, key: str, receipt: ReceiptIn, response: Response) -> ReceiptOut | None:
+    """The 200 answer for a replay of a stored receipt, None if the key is new; 409 if the body differs."""
+    existing = await services.store.get(key)
+    if existing is None:
+        return None
+    if existing.body_hash != body_hash(receipt):
+        raise ApiError(409, "idempotency_conflict", f"Key {key!r} is already used by a different receipt.")
+    return _answer(services, existing, response, 200)
+
+
+def _refusal(services: Services, receipt: ReceiptIn, device_id: str, tax_system: TaxSystem) -> ApiError | None:
+    """Why this receipt cannot be taken now (422 for its content, 503 for the device), or None."""
     now = services.clock().astimezone(_tz(services))
-    problems = check_receipt(receipt, tax_system, now, settings.api.max_items)
+    problems = check_receipt(receipt, tax_system, now, services.settings.api.max_items)
     if problems:
-        raise ApiError(
+        return ApiError(
             422,
             "validation_failed",
             "The receipt is invalid.",
@@ -99,13 +136,8 @@ async def post_receipt(
         )
     refusal = services.intake_refusal(device_id)
     if refusal is not None:
-        raise ApiError(503, "cannot_fiscalize", refusal, headers={"Retry-After": "30"})
-    stored, created = await services.store.insert_receipt(key, receipt, device_id, tax_system)
-    if not created:
-        return _answer(services, stored, response, 200)
-    wait_s = min(settings.api.wait_default_s if wait is None else wait, settings.api.wait_max_s)
-    stored = await _wait_settled(services, stored, wait_s)
-    return _answer(services, stored, response, 201 if stored.state in SETTLED else 202)
+        return ApiError(503, "cannot_fiscalize", refusal, headers={"Retry-After": "30"})
+    return None
 
 
 async def _wait_settled(services: Services, stored: StoredReceipt, wait_s: float) -> StoredReceipt:

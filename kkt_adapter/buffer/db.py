@@ -8,6 +8,7 @@ writers say ``BEGIN IMMEDIATE`` themselves.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 
 from kkt_adapter.buffer.errors import DatabaseRefused, StorageUnavailable
@@ -36,7 +37,7 @@ def _refusal(path: Path, exc: sqlite3.Error) -> Exception:
     text = str(exc)
     if "not a database" in text or "malformed" in text:
         return DatabaseRefused(f"{path} is not a kkt-adapter database or is corrupt ({text}); refusing to touch it")
-    return StorageUnavailable(f"cannot open {path}: {text}")
+    return StorageUnavailable(f"cannot open {path}: {text} (is its directory writable and the disk mounted?)")
 
 
 def open_buffer(path: Path, busy_timeout_ms: int = 5000) -> sqlite3.Connection:
@@ -73,10 +74,13 @@ def _check_existing(path: Path, busy_timeout_ms: int) -> None:
         probe.close()
 
 
-def migrate(conn: sqlite3.Connection) -> None:
-    """Apply the migrations newer than the file's ``user_version``, each in its own transaction."""
+def migrate(conn: sqlite3.Connection, migrations: Sequence[str] = MIGRATIONS) -> None:
+    """Apply the migrations newer than the file's ``user_version``, each in its own transaction.
+
+    A failing migration is rolled back whole and leaves ``user_version`` at the last one that succeeded.
+    """
     version = conn.execute("PRAGMA user_version").fetchone()[0]
-    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+    for number, script in enumerate(migrations[version:], start=version + 1):
         conn.execute("BEGIN IMMEDIATE")
         try:
             for statement in script.split(";"):

@@ -127,3 +127,26 @@ def oldest(conn: sqlite3.Connection) -> tuple[datetime | None, datetime | None, 
 def setting(conn: sqlite3.Connection, name: str) -> str | None:
     row = conn.execute("SELECT value FROM settings WHERE name = ?", (name,)).fetchone()
     return None if row is None else str(row[0])
+
+
+def for_reconcile(
+    conn: sqlite3.Connection,
+    device_id: str,
+    fn_serial: str,
+    fd_range: tuple[int, int],
+    shifts: tuple[int, ...],
+    fd_max: int,
+) -> list[StoredReceipt]:
+    """What ``kkt-adapter reconcile`` compares with one FN, read-only: the device's receipts recorded on FN
+    ``fn_serial`` with an FD ≤ ``fd_max`` and either inside ``fd_range`` (inclusive) or in one of ``shifts``,
+    in FD order; then the device's ``unknown`` receipts (not yet decided), oldest first."""
+    marks = ",".join("?" * len(shifts)) or "NULL"
+    rows = conn.execute(
+        "SELECT * FROM receipts WHERE device_id = ? AND fn_serial = ? AND fd_number <= ?"  # noqa: S608 -- only '?' marks
+        f" AND (fd_number BETWEEN ? AND ? OR shift_number IN ({marks})) ORDER BY fd_number",
+        (device_id, fn_serial, fd_max, fd_range[0], fd_range[1], *shifts),
+    ).fetchall()
+    undecided = conn.execute(
+        "SELECT * FROM receipts WHERE device_id = ? AND state = 'unknown' ORDER BY seq", (device_id,)
+    ).fetchall()
+    return [StoredReceipt.from_row(r) for r in (*rows, *undecided)]

@@ -16,10 +16,11 @@ def ts(value: datetime) -> str:
 
 
 def from_ts(value: str | None) -> datetime | None:
-    """Parse a timestamp written by :func:`ts` (None stays None)."""
+    """Parse a timestamp written by :func:`ts` (None stays None); an aware UTC datetime."""
     if value is None:
         return None
-    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    # fromisoformat reads the "Z" suffix (3.11+) and is ~10× faster than strptime on the intake path.
+    return datetime.fromisoformat(value).astimezone(UTC)
 
 
 def _req_ts(value: str) -> datetime:
@@ -74,6 +75,43 @@ class StoredReceipt:
     delivered_at: datetime | None
     dead_reason: str | None
     dead_acked: bool
+
+    @classmethod
+    def accepted(
+        cls, key: str, seq: int, device_id: str, receipt: ReceiptIn, body_hash: str, tax_system: TaxSystem, at: datetime
+    ) -> StoredReceipt:
+        """The record of a receipt just inserted as ``accepted`` (what :meth:`from_row` would read back)."""
+        return cls(
+            key=key,
+            seq=seq,
+            device_id=device_id,
+            state=ReceiptState.ACCEPTED,
+            receipt=receipt,
+            body_hash=body_hash,
+            tax_system=tax_system,
+            created_at=at,
+            updated_at=at,
+            print_attempts=0,
+            intent_last_fd=None,
+            fd_number=None,
+            fiscal_sign=None,
+            fiscal_datetime=None,
+            shift_number=None,
+            receipt_number=None,
+            fn_serial=None,
+            registration_number=None,
+            print_incomplete=False,
+            reject_code=None,
+            reject_reason=None,
+            sync_attempts=0,
+            next_attempt_at=None,
+            last_error=None,
+            last_response=None,
+            ofd_ticket=None,
+            delivered_at=None,
+            dead_reason=None,
+            dead_acked=False,
+        )
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> StoredReceipt:

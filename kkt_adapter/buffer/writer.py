@@ -10,6 +10,7 @@ concurrent receipts therefore share one fsync without any of them being acknowle
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import shutil
 import sqlite3
@@ -71,8 +72,8 @@ def storage_error(exc: sqlite3.Error) -> StorageUnavailable:
     if "full" in text:
         return StorageUnavailable("the disk is full: the receipt was not saved; free some space")
     if "readonly" in text or "read-only" in text:
-        return StorageUnavailable("the data directory is read-only: the receipt was not saved")
-    return StorageUnavailable(f"the database cannot be written: {text}")
+        return StorageUnavailable("the database file or its directory is read-only: the receipt was not saved")
+    return StorageUnavailable(f"the database cannot be written ({text}): nothing was saved; check the disk")
 
 
 class Writer:
@@ -135,8 +136,22 @@ class Writer:
                     self._queue.put(_STOP)
                     break
                 batch.append(nxt)
-            self._run_batch(batch)
+            try:
+                self._run_batch(batch)
+            except Exception as exc:  # the thread must not die: every later caller would wait forever
+                self._recover(batch, exc)
         self._conn.close()
+
+    def _recover(self, batch: list[_Op[Any]], exc: Exception) -> None:
+        """After an unexpected error in a group: fail its unresolved futures, roll back, keep serving."""
+        error = StorageUnavailable(f"the database cannot be written ({exc}): nothing was saved; check the disk")
+        self.last_error = str(error)
+        with contextlib.suppress(sqlite3.Error):
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+        for op in batch:
+            if not op.future.done():
+                op.future.set_exception(error)
 
     def _disk_low(self) -> bool:
         if self._min_free_bytes <= 0:

@@ -8,12 +8,13 @@ tie fields together (line arithmetic, totals, payments, VAT by date) are pure fu
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import datetime
 from decimal import Decimal
 from enum import IntEnum, StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 MAX_KOP = 10**12  # 10 billion roubles: far above any receipt, far below the 5-byte protocol field
 MAX_QUANTITY = Decimal("99999.999")
@@ -25,7 +26,16 @@ _KEY = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
 
 Kopecks = Annotated[int, Field(ge=0, le=MAX_KOP, strict=True)]
 PositiveKopecks = Annotated[int, Field(gt=0, le=MAX_KOP, strict=True)]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+def _printable(value: str) -> str:
+    """Refuse control characters (Unicode category Cc: C0, DEL, C1): the printer and the FN cannot take them."""
+    if any(unicodedata.category(ch) == "Cc" for ch in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1), AfterValidator(_printable)]
 
 
 class Operation(StrEnum):
@@ -175,13 +185,6 @@ class Item(_Strict):
     payment_method: PaymentMethod = Field(default=PaymentMethod.FULL_PAYMENT, description="Tag 1214")
     payment_object: int = Field(default=1, description="Tag 1212")
     measure: int = Field(default=0, description="Tag 2108, 0 = pieces")
-
-    @field_validator("name")
-    @classmethod
-    def _printable_name(cls, value: str) -> str:
-        if any(ord(ch) < 32 for ch in value):
-            raise ValueError("must not contain control characters")
-        return value
 
     @field_validator("payment_object")
     @classmethod
