@@ -95,7 +95,6 @@ class Writer:
         self._on_commit = on_commit
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._conn = open_buffer(path, busy_timeout_ms)
-        self._chain = events.last_hash(self._conn)
         marks = ",".join("?" * len(PENDING))
         self.pending: int = self._conn.execute(
             f"SELECT count(*) FROM receipts WHERE state IN ({marks})",  # noqa: S608 — placeholders only
@@ -169,12 +168,17 @@ class Writer:
             batch = [op for op in batch if not op.intake]
             if not batch:
                 return
-        tx = Tx(self._conn, self._chain, self.pending, self.capacity)
         try:
             self._conn.execute("BEGIN IMMEDIATE")
+            # Re-read the chain's head under the write lock: another process (a CLI command) may have
+            # appended an event since our last commit; chaining to a stale head would fork the log.
+            head = events.last_hash(self._conn)
         except sqlite3.Error as exc:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
             self._fail_all(batch, storage_error(exc))
             return
+        tx = Tx(self._conn, head, self.pending, self.capacity)
         outcomes = [self._run_one(tx, op) for op in batch]
         if not self._conn.in_transaction:  # SQLite rolled the whole transaction back (disk full, I/O)
             self._fail_all(batch, StorageUnavailable("the database rejected the write; nothing was saved"))
@@ -186,7 +190,7 @@ class Writer:
                 self._conn.execute("ROLLBACK")
             self._fail_all(batch, storage_error(exc))
             return
-        self._chain, self.pending, self.last_error = tx.chain_hash, tx.pending, None
+        self.pending, self.last_error = tx.pending, None
         for op, (ok, value) in zip(batch, outcomes, strict=True):
             if ok:
                 op.future.set_result(value)

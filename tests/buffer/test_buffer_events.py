@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from buffer_support import NOW, receipt
 
+from kkt_adapter.buffer.db import connect
 from kkt_adapter.buffer.events import GENESIS, row_hash, verify_chain
 from kkt_adapter.buffer.store import Store
 from kkt_adapter.receipts.model import TaxSystem
@@ -102,3 +103,26 @@ def test_new_events_continue_the_chain_after_a_restart(journal: Path) -> None:
     verdict = verify_chain(conn)
     conn.close()
     assert (verdict.ok, verdict.checked) == (True, 7)
+
+
+def test_chain_stays_linear_when_another_process_appends(tmp_path: Path) -> None:
+    """An event appended by a second writer (a CLI command) is chained to, not forked from."""
+    path = tmp_path / "chain.db"
+
+    async def scenario() -> None:
+        first = await Store.open(path)
+        await first.audit("first", "test", {})
+        second = await Store.open(path)
+        await second.audit("from another writer", "cli", {})
+        await second.close()
+        await first.audit("after it", "test", {})
+        await first.close()
+
+    asyncio.run(scenario())
+    conn = connect(path)
+    try:
+        verdict = verify_chain(conn)
+    finally:
+        conn.close()
+    assert verdict.ok, verdict
+    assert verdict.checked == 3
