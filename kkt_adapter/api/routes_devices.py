@@ -3,19 +3,20 @@
 The routes find the pipeline in ``services.extras["pipeline"]``
 (:class:`kkt_adapter.pipeline.pipeline.Pipeline`). ``GET /v1/devices`` answers from the workers'
 caches and never waits on a serial port. Each admin action is queued to the device's worker (run
-between receipts, never beside one), awaited, and written to the audit log with its outcome.
+between receipts, never beside one), awaited, and written to the audit log with its outcome; that
+includes ``GET …/fn-documents``, which reads the FN archive for ``kkt-adapter reconcile``.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 
 from kkt_adapter.api.deps import Services, get_services, require_admin
-from kkt_adapter.api.errors import ApiError, error_responses
+from kkt_adapter.api.errors import ApiError, FieldError, error_responses
 from kkt_adapter.kkt.errors import DeviceError, KktError
-from kkt_adapter.pipeline.commands import Action, DeviceUnavailable
+from kkt_adapter.pipeline.commands import MAX_READ_DOCUMENTS, Action, DeviceUnavailable
 from kkt_adapter.pipeline.pipeline import Pipeline
 
 router = APIRouter(tags=["devices"], responses=error_responses(401, 403, 404, 409, 503))
@@ -36,14 +37,16 @@ async def list_devices(request: Request) -> dict[str, list[dict[str, object]]]:
     return {"devices": [cache.as_json() for cache in pipeline.device_snapshots()]}
 
 
-async def _act(request: Request, device_id: str, action: Action, actor: str) -> dict[str, Any]:
+async def _act(
+    request: Request, device_id: str, action: Action, actor: str, params: dict[str, int] | None = None
+) -> dict[str, Any]:
     services = get_services(request)
     pipeline = _pipeline(services)
     if device_id not in pipeline.workers:
         raise ApiError(404, "not_found", f"No device {device_id!r} is configured.")
-    detail: dict[str, Any] = {"device": device_id, "action": action.value}
+    detail: dict[str, Any] = {"device": device_id, "action": action.value, **(params or {})}
     try:
-        result = await pipeline.command(device_id, action, actor, ACTION_TIMEOUT_S)
+        result = await pipeline.command(device_id, action, actor, ACTION_TIMEOUT_S, params)
     except DeviceUnavailable as exc:
         await services.store.audit(f"device {action.value}", actor, {**detail, "outcome": "unavailable"})
         raise ApiError(503, "device_unavailable", str(exc), headers={"Retry-After": "5"}) from exc
@@ -82,3 +85,25 @@ async def x_report(device_id: str, request: Request, actor: Admin) -> dict[str, 
 async def continue_print(device_id: str, request: Request, actor: Admin) -> dict[str, Any]:
     """Finish an interrupted paper copy (B0h)."""
     return await _act(request, device_id, Action.CONTINUE_PRINT, actor)
+
+
+@router.get("/v1/admin/devices/{device_id}/fn-documents")
+async def fn_documents(
+    device_id: str,
+    request: Request,
+    actor: Admin,
+    from_fd: Annotated[int, Query(ge=1, description="first FD number")],
+    to_fd: Annotated[int | None, Query(ge=1, description="last FD number (default: from_fd + 4999)")] = None,
+) -> dict[str, Any]:
+    """The FN archive (FF0A) for FDs ``from_fd..to_fd``, at most 5,000, clamped to the FN's last document.
+
+    Answer: ``fn_serial``, ``last_fd_number``, ``documents`` (``fd_number``, ``doc_type`` 2 shift open / 3
+    receipt / 5 shift close…, ``fiscal_sign``, ``doc_datetime`` in the KKT's local time, ``operation`` and
+    ``sum_kop`` for receipts, ``shift_number`` for shift documents, ``ticket_received``) and ``missing``
+    (numbers the FN refused). Read on the device's worker between receipts; receipts wait meanwhile.
+    """
+    last = from_fd + MAX_READ_DOCUMENTS - 1 if to_fd is None else to_fd
+    if last < from_fd or last - from_fd + 1 > MAX_READ_DOCUMENTS:
+        reason = f"must be ≥ from_fd and at most from_fd + {MAX_READ_DOCUMENTS - 1}"
+        raise ApiError(422, "validation_failed", "The request is invalid.", [FieldError(field="to_fd", reason=reason)])
+    return await _act(request, device_id, Action.READ_DOCUMENTS, actor, {"from_fd": from_fd, "to_fd": last})

@@ -1,4 +1,5 @@
-"""Shift and printer actions of a worker (open/close shift, X report, continue printing), on its device.
+"""Shift and printer actions of a worker (open/close shift, X report, continue printing, read the FN
+archive), on its device.
 
 Called only from the device's worker, between receipts.
 """
@@ -6,9 +7,13 @@ Called only from the device's worker, between receipts.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
+from kkt_adapter.kkt.errors import DeviceRejected
+from kkt_adapter.kkt.types import FnDocument, KktDevice
 from kkt_adapter.pipeline import watch
-from kkt_adapter.pipeline.commands import Action
+from kkt_adapter.pipeline.commands import MAX_READ_DOCUMENTS, Action
 from kkt_adapter.pipeline.context import DeviceContext
 
 log = logging.getLogger("kkt_adapter.pipeline")
@@ -36,8 +41,62 @@ async def mark_printed(ctx: DeviceContext) -> bool:
     return bool(rows)
 
 
-async def execute(ctx: DeviceContext, action: Action) -> None:
-    """Run an operator action; the driver's errors propagate."""
+def document_json(doc: FnDocument) -> dict[str, Any]:
+    """One FN archive document as JSON (``doc_datetime``: the KKT's local time, no offset, minutes)."""
+    return {
+        "fd_number": doc.fd_number,
+        "doc_type": doc.doc_type,
+        "fiscal_sign": doc.fiscal_sign,
+        "doc_datetime": doc.doc_datetime.isoformat(),
+        "operation": doc.operation,
+        "sum_kop": doc.sum_kop,
+        "shift_number": doc.shift_number,
+        "ticket_received": doc.ticket_received,
+    }
+
+
+READ_CHUNK = 50  # FF0A calls per trip to the I/O thread; the heartbeat is renewed between trips
+
+
+def _read_chunk(driver: KktDevice, from_fd: int, to_fd: int) -> tuple[list[dict[str, Any]], list[int]]:
+    """FF0A for every FD in ``from_fd..to_fd``: the documents, and the numbers the FN refused."""
+    documents: list[dict[str, Any]] = []
+    missing: list[int] = []
+    for fd_number in range(from_fd, to_fd + 1):
+        try:
+            documents.append(document_json(driver.find_document(fd_number)))
+        except DeviceRejected:
+            missing.append(fd_number)
+    return documents, missing
+
+
+async def read_documents(ctx: DeviceContext, from_fd: int, to_fd: int) -> dict[str, Any]:
+    """The FN's serial (FF01), last FD number and archive documents (FF0A) ``from_fd..to_fd``, clamped to the
+    last FD; ``missing``: numbers in that range the FN refused.
+
+    Read-only (makes no fiscal document); at most :data:`MAX_READ_DOCUMENTS` numbers, ``from_fd`` ≥ 1, else
+    ValueError. Read in chunks, renewing the worker's heartbeat after each, so that a long read of a slow
+    device is not taken for a hung worker by the systemd watchdog.
+    """
+    if from_fd < 1 or to_fd < from_fd or to_fd - from_fd + 1 > MAX_READ_DOCUMENTS:
+        raise ValueError(f"bad FD range {from_fd}..{to_fd} (1 ≤ from ≤ to, at most {MAX_READ_DOCUMENTS})")
+    fn = await ctx.io(ctx.driver.fn_status)
+    documents: list[dict[str, Any]] = []
+    missing: list[int] = []
+    for start in range(from_fd, min(to_fd, fn.last_fd_number) + 1, READ_CHUNK):
+        end = min(start + READ_CHUNK - 1, to_fd, fn.last_fd_number)
+        found, refused = await ctx.io(_read_chunk, ctx.driver, start, end)
+        documents += found
+        missing += refused
+        ctx.cache.heartbeat_mono = ctx.monotonic()  # alive and talking to its device
+    return {"fn_serial": fn.fn_serial, "last_fd_number": fn.last_fd_number, "documents": documents, "missing": missing}
+
+
+async def execute(ctx: DeviceContext, action: Action, params: Mapping[str, int] | None = None) -> dict[str, Any]:
+    """Run an operator action; the driver's errors propagate. Returns what the action read ({} for most)."""
+    if action is Action.READ_DOCUMENTS:
+        args = params or {}
+        return await read_documents(ctx, args.get("from_fd", 1), args.get("to_fd", 0))
     if action is Action.OPEN_SHIFT:
         await open_shift(ctx)
     elif action is Action.CLOSE_SHIFT:
@@ -47,3 +106,4 @@ async def execute(ctx: DeviceContext, action: Action) -> None:
     else:
         await ctx.io(ctx.driver.continue_printing)
         await mark_printed(ctx)
+    return {}

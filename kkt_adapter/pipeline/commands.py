@@ -1,4 +1,5 @@
-"""Operator actions on a device (shift open/close, X report, continue printing), queued to its worker.
+"""Operator actions on a device (shift open/close, X report, continue printing, read the FN archive),
+queued to its worker.
 
 An action runs on the device's worker between receipts, never concurrently with one.
 """
@@ -18,6 +19,10 @@ class Action(StrEnum):
     CLOSE_SHIFT = "close-shift"
     X_REPORT = "x-report"
     CONTINUE_PRINT = "continue-print"
+    READ_DOCUMENTS = "read-documents"  # params: from_fd, to_fd (at most MAX_READ_DOCUMENTS)
+
+
+MAX_READ_DOCUMENTS = 5000
 
 
 class DeviceUnavailable(Exception):
@@ -26,8 +31,9 @@ class DeviceUnavailable(Exception):
 
 @dataclass
 class Command:
-    """One queued action and the future its caller waits on (result: a JSON-ready dict)."""
+    """One queued action, its integer parameters, and the future its caller waits on (result: a JSON-ready dict)."""
 
     action: Action
     actor: str
+    params: dict[str, int] = field(default_factory=dict)
     future: asyncio.Future[dict[str, Any]] = field(default_factory=lambda: asyncio.get_running_loop().create_future())

@@ -145,11 +145,18 @@ class Pipeline:
                 continue
             command.future.add_done_callback(partial(_log_result, device_id))
 
-    async def command(self, device_id: str, action: Action, actor: str, timeout_s: float = 120.0) -> dict[str, Any]:
+    async def command(
+        self,
+        device_id: str,
+        action: Action,
+        actor: str,
+        timeout_s: float = 120.0,
+        params: dict[str, int] | None = None,
+    ) -> dict[str, Any]:
         """Run an operator action on the device's worker; KeyError for an unknown device,
         :class:`DeviceUnavailable` when it is not connected, the driver's error when it fails, TimeoutError."""
         worker = self.workers[device_id]
-        command = worker.submit(action, actor)
+        command = worker.submit(action, actor, params)
         return await asyncio.wait_for(asyncio.shield(command.future), timeout_s)
 
     def intake_refusal(self, device_id: str) -> str | None:

@@ -76,11 +76,11 @@ class DeviceWorker:
         self._stopping = True
         self._wake.set()
 
-    def submit(self, action: Action, actor: str) -> Command:
+    def submit(self, action: Action, actor: str, params: dict[str, int] | None = None) -> Command:
         """Queue an operator action; raises :class:`DeviceUnavailable` when the device is not connected."""
         if self._stopping or not self.ctx.cache.connected:
             raise DeviceUnavailable(f"device {self.ctx.device.id} is not connected")
-        command = Command(action, actor)
+        command = Command(action, actor, dict(params or {}))
         self._commands.append(command)
         self._wake.set()
         return command
@@ -298,9 +298,9 @@ class DeviceWorker:
     async def _run_command(self, command: Command) -> None:
         ctx = self.ctx
         try:
-            await actions.execute(ctx, command.action)
+            extra = await actions.execute(ctx, command.action, command.params)
             status = await ctx.poll()
-        except KktError as exc:
+        except (KktError, ValueError) as exc:  # ValueError: bad action parameters
             if not command.future.done():
                 command.future.set_exception(exc)
             if isinstance(exc, LinkError | ProtocolError):
@@ -308,5 +308,11 @@ class DeviceWorker:
             return
         if not command.future.done():
             command.future.set_result(
-                {"device": ctx.device.id, "action": command.action.value, "ok": True, "mode": status.mode.name.lower()}
+                {
+                    "device": ctx.device.id,
+                    "action": command.action.value,
+                    "ok": True,
+                    "mode": status.mode.name.lower(),
+                    **extra,
+                }
             )

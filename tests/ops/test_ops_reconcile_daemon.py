@@ -1,0 +1,189 @@
+"""``kkt-adapter reconcile`` against the real system: the daemon, the emulated KKT on a pty, the OFD simulator,
+each its own process; the FN is read through the daemon's admin route, the buffer file read-only."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from daemon_harness import Daemon, make_receipt, prepare_daemon, wait_until
+
+from kkt_adapter.kkt.driver import ShtrihDriver
+from kkt_adapter.ofd.sim.server import RunningSim, spawned_sim
+from kkt_adapter.ops import cli_reconcile
+from kkt_adapter.receipts.model import ReceiptIn, TaxSystem
+
+ADMIN = "reconcile-admin-token"
+OFD_TOKEN = "reconcile-ofd-token"
+
+
+def _announced(proc: subprocess.Popen[str], prefixes: tuple[str, ...], timeout_s: float) -> list[str]:
+    """The values of the first stdout lines starting with each of ``prefixes`` (read on a helper thread)."""
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    found: dict[str, str] = {}
+    deadline = time.monotonic() + timeout_s
+    while len(found) < len(prefixes):
+        try:
+            line = lines.get(timeout=max(0.01, deadline - time.monotonic()))
+        except queue.Empty:
+            raise AssertionError(f"the emulator did not announce {prefixes} within {timeout_s} s") from None
+        found.update({p: line[len(p) :].strip() for p in prefixes if line.startswith(p)})
+    return [found[p] for p in prefixes]
+
+
+@dataclass
+class System:
+    daemon: Daemon
+    link: str
+    ofd: RunningSim
+
+    def reconcile(self, *extra: str) -> int:
+        argv = ["--config", str(self.daemon.config_path), *extra]
+        return cli_reconcile.main(argv)
+
+    def sell(self, key: str, total_kop: int) -> None:
+        """POST a receipt and wait until the OFD confirmed it (``delivered``)."""
+        body = _one_line("Товар", total_kop)
+        url = self.daemon.base_url
+        answer = httpx.post(f"{url}/v1/receipts", json=body, headers={"Idempotency-Key": key}, timeout=10)
+        assert answer.status_code in (201, 202), answer.text
+
+        def delivered() -> bool:
+            return bool(httpx.get(f"{url}/v1/receipts/{key}", timeout=5).json()["state"] == "delivered")
+
+        wait_until(delivered, 15, f"receipt {key} delivered", poll_s=0.05)
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    """One system for the module (starting three processes costs seconds on a loaded CI box)."""
+    tmp_path = tmp_path_factory.mktemp("reconcile")
+    with pytest.MonkeyPatch.context() as patch:
+        for name in [n for n in os.environ if n.startswith("KKT_ADAPTER_")]:
+            patch.delenv(name)
+        yield from _system(tmp_path)
+
+
+def _system(tmp_path: Path) -> Iterator[System]:
+    (tmp_path / "admin-token").write_text(ADMIN + "\n", encoding="utf-8")
+    (tmp_path / "ofd-token").write_text(OFD_TOKEN + "\n", encoding="utf-8")
+    emulator = subprocess.Popen(
+        [sys.executable, "-m", "kkt_adapter", "emulator", "--link", str(tmp_path / "kkt1"), "--state",
+         str(tmp_path / "emu.json")],
+        stdout=subprocess.PIPE, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        link, _control = _announced(emulator, ("port: ", "control: "), 15)
+        with spawned_sim(tmp_path / "ofd.sqlite", tmp_path / "ofd-token") as ofd:
+            daemon = prepare_daemon(
+                tmp_path / "daemon",
+                {
+                    "api": {"admin_token_file": str(tmp_path / "admin-token")},
+                    "buffer": {"min_free_bytes": 0},
+                    "devices": [],  # replaced below: TOML arrays of tables are written by hand
+                    "ofd": {"base_url": ofd.base_url, "token_file": str(tmp_path / "ofd-token")},
+                    "sync": {"backoff_base_s": 0.05, "backoff_cap_s": 0.5},
+                    "ops": {"fn_watch_interval_s": 1.0},
+                },
+            )
+            text = daemon.config_path.read_text(encoding="utf-8").replace("devices = []\n", "")
+            text += f'\n[[devices]]\nid = "kkt1"\nport = "{link}"\nanswer_timeout_s = 2.0\n'
+            daemon.config_path.write_text(text, encoding="utf-8")
+            daemon.start()
+            try:
+                yield System(daemon, link, ofd)
+            finally:
+                daemon.stop()
+    finally:
+        emulator.send_signal(signal.SIGTERM)
+        emulator.wait(timeout=10)
+        if emulator.stdout is not None:
+            emulator.stdout.close()
+
+
+def _one_line(name: str, total_kop: int) -> dict[str, Any]:
+    line = {"name": name, "price_kop": total_kop, "quantity": "1", "amount_kop": total_kop, "vat": "vat10"}
+    return make_receipt(items=[line], payments=[{"type": "cash", "amount_kop": total_kop}], total_kop=total_kop)
+
+
+def _sell_on_the_device_directly(link: str, total_kop: int) -> None:
+    """A receipt fiscalized by another program on the KKT: the buffer never hears of it."""
+    driver = ShtrihDriver(link, 115200)
+    try:
+        driver.connect()
+        driver.fiscalize(ReceiptIn.model_validate(_one_line("Мимо кассы", total_kop)), TaxSystem.OSN)
+    finally:
+        driver.close()
+
+
+def _last_fd(system: System) -> int:
+    url = f"{system.daemon.base_url}/v1/admin/devices/kkt1/fn-documents"
+    answer = httpx.get(url, params={"from_fd": 1, "to_fd": 1}, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=30)
+    return int(answer.json()["last_fd_number"])
+
+
+@pytest.mark.timeout(60)
+def test_reconcile_is_clean_then_names_each_planted_discrepancy(
+    system: System, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Three delivered receipts reconcile clean (exit 0); a receipt sold on the KKT behind the daemon's back
+    is named as an unexplained FN document, a tampered fiscal sign as a mismatch (exit 1 each)."""
+    for number, total in enumerate((10_000, 2_550, 99), start=1):
+        system.sell(f"rec-{number}", total)
+    assert system.reconcile() == 0, capsys.readouterr()
+    out = capsys.readouterr().out
+    assert "OK: no discrepancies" in out
+    assert "3 / 126.49" in out  # buffer, FN and OFD columns of the sell row agree
+    assert out.count("3 / 126.49") == 3
+
+    system.daemon.stop()
+    _sell_on_the_device_directly(system.link, 777)
+    system.daemon.start()
+    assert system.reconcile() == 1
+    out = capsys.readouterr().out
+    assert f"[unexplained_fn] FN receipt FD {_last_fd(system)} (sell, 777 kop," in out
+    assert "[totals_differ]" in out
+
+    db = system.daemon.db_path
+    with sqlite3.connect(db, timeout=5) as conn:
+        conn.execute("UPDATE receipts SET fiscal_sign = fiscal_sign + 1 WHERE key = 'rec-2'")
+    conn.close()
+    assert system.reconcile("--skip-ofd") == 1
+    out = capsys.readouterr().out
+    assert "[fn_mismatch] receipt rec-2" in out
+    assert "fiscal sign" in out
+
+
+@pytest.mark.timeout(60)
+def test_fn_documents_route_needs_the_admin_token_and_bounds_the_range(system: System) -> None:
+    """The FN archive route refuses a request without the admin token (401) and a range over 5,000 (422),
+    and answers a valid range with the FN's serial, last FD and documents."""
+    url = f"{system.daemon.base_url}/v1/admin/devices/kkt1/fn-documents"
+    assert httpx.get(url, params={"from_fd": 1}, timeout=10).status_code == 401
+    auth = {"Authorization": f"Bearer {ADMIN}"}
+    assert httpx.get(url, params={"from_fd": 1, "to_fd": 5001}, headers=auth, timeout=10).status_code == 422
+    answer = httpx.get(url, params={"from_fd": 1, "to_fd": 10}, headers=auth, timeout=30)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert len(body["fn_serial"]) == 16
+    assert len(body["documents"]) == min(10, body["last_fd_number"])
+    assert [d["fd_number"] for d in body["documents"]] == list(range(1, len(body["documents"]) + 1))
