@@ -12,6 +12,7 @@ import uvicorn
 from kkt_adapter.buffer.errors import DatabaseRefused, StorageUnavailable
 from kkt_adapter.config import ConfigError, load_settings
 from kkt_adapter.daemon.wiring import build_app
+from kkt_adapter.ops.notify import Notifier, NotifyingServer
 
 
 def main(argv: list[str]) -> int:
@@ -29,7 +30,7 @@ def main(argv: list[str]) -> int:
     config = uvicorn.Config(
         app, host=settings.api.host, port=settings.api.port, log_level="info", access_log=False, lifespan="on"
     )
-    server = uvicorn.Server(config)
+    server = NotifyingServer(config, Notifier())
     try:
         server.run()
     except (DatabaseRefused, StorageUnavailable) as exc:

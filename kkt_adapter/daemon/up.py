@@ -8,12 +8,14 @@ the API and the fault-injection controls are; stops everything on Ctrl+C or SIGT
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 
@@ -39,7 +41,23 @@ token_file = "{dir}/ofd-token"
 
 [ops]
 backup_dir = "{dir}/backups"
+# The emulated KKT keeps this machine's local time, as a real KKT keeps the shop's.
+timezone = "{timezone}"
 """
+
+
+def host_timezone() -> str:
+    """This machine's IANA time zone (from /etc/localtime), or UTC when it cannot be told."""
+    try:
+        target = os.readlink("/etc/localtime")
+    except OSError:
+        return "UTC"
+    name = target.split("zoneinfo/", 1)[-1]
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return "UTC"
+    return name
 
 
 def _token(path: Path) -> None:
@@ -61,11 +79,11 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], what: str, timeout_s: fl
         if proc.poll() is not None:
             raise SystemExit(f"kkt-adapter up: the {what} exited with code {proc.returncode}; see its log")
         try:
-            httpx.get(url, timeout=1.0)
+            if httpx.get(url, timeout=1.0).status_code < 400:
+                return
         except httpx.HTTPError:
-            time.sleep(0.2)
-            continue
-        return
+            pass
+        time.sleep(0.2)
     raise SystemExit(f"kkt-adapter up: the {what} did not answer at {url} within {timeout_s:.0f} s")
 
 
@@ -73,7 +91,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="kkt-adapter up", description=__doc__.splitlines()[0])
     parser.add_argument("--dir", type=Path, default=Path("run"), help="state directory (default ./run)")
     parser.add_argument("--port", type=int, default=8710, help="daemon port (default 8710)")
-    parser.add_argument("--ofd-port", type=int, default=8720)
+    parser.add_argument("--ofd-port", type=int, default=8720, help="OFD simulator port; its controls on the next one")
     parser.add_argument("--emulator-port", type=int, default=8730, help="emulator control API port")
     args = parser.parse_args(argv)
     run_dir: Path = args.dir.resolve()
@@ -81,7 +99,10 @@ def main(argv: list[str]) -> int:
     _token(run_dir / "admin-token")
     _token(run_dir / "ofd-token")
     config = run_dir / "demo.toml"
-    config.write_text(DEMO_CONFIG.format(dir=run_dir, api_port=args.port, ofd_port=args.ofd_port), encoding="utf-8")
+    config.write_text(
+        DEMO_CONFIG.format(dir=run_dir, api_port=args.port, ofd_port=args.ofd_port, timezone=host_timezone()),
+        encoding="utf-8",
+    )
     procs: dict[str, subprocess.Popen[bytes]] = {}
     stop = False
 
@@ -119,7 +140,7 @@ def main(argv: list[str]) -> int:
             run_dir / "ofd-sim.log",
         )
         procs["OFD simulator"] = ofd
-        _wait_http(f"http://127.0.0.1:{args.ofd_port}/control/state", ofd, "OFD simulator")
+        _wait_http(f"http://127.0.0.1:{args.ofd_port + 1}/_sim/stats", ofd, "OFD simulator")
         daemon = _spawn(["run", "--config", str(config)], run_dir / "daemon.log")
         procs["daemon"] = daemon
         _wait_http(f"http://127.0.0.1:{args.port}/health/live", daemon, "daemon")
@@ -151,7 +172,7 @@ kkt-adapter is up (demo: emulated KKT, OFD simulator; nothing leaves this box)
   API:                    {base}/v1/receipts   (OpenAPI: {base}/docs)
   Admin token:            {run_dir}/admin-token
   Emulator controls:      http://127.0.0.1:{args.emulator_port}/state   (faults: POST /faults)
-  OFD simulator controls: http://127.0.0.1:{args.ofd_port}/control/state
+  OFD simulator controls: http://127.0.0.1:{args.ofd_port + 1}/_sim/stats  (POST /_sim/down, /_sim/up; PUT /_sim/faults)
   Logs and state:         {run_dir}/
 
 Post a receipt:

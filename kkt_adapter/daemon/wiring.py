@@ -1,19 +1,39 @@
-"""Assemble the daemon: open the buffer, start the workers, build :class:`Services`, stop in order."""
+"""Assemble the daemon: open the buffer, start the print pipeline, the OFD sync and the ops loops; stop in order.
+
+Start order: buffer → pipeline (recovers receipts left ``printing``/``unknown``) → sync → health feed,
+watchdog, nightly jobs. Stop order is the reverse, and the pipeline stops gracefully: a receipt on the
+printer is finished before the process exits.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
 from fastapi import FastAPI
 
+from kkt_adapter.api import routes_devices, routes_sync
 from kkt_adapter.api.app import create_app
 from kkt_adapter.api.deps import Services
 from kkt_adapter.buffer.store import Store
 from kkt_adapter.config.secrets import load_secret
 from kkt_adapter.config.settings import Settings
+from kkt_adapter.daemon.health_feed import HealthFeed
+from kkt_adapter.ops import metrics
+from kkt_adapter.ops.backup_job import nightly_backup
+from kkt_adapter.ops.health import can_accept_receipts, evaluate, status_line
+from kkt_adapter.ops.health_api import health_router
+from kkt_adapter.ops.notify import Notifier, run_status, run_watchdog
+from kkt_adapter.ops.page import page_router
+from kkt_adapter.ops.snapshot_cache import SnapshotCache, run_buffer_refresher
+from kkt_adapter.pipeline.pipeline import Pipeline
+from kkt_adapter.sync.service import OFD_TOKEN_ENV, SyncService
 
 log = logging.getLogger("kkt_adapter.daemon")
 
@@ -22,31 +42,123 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+async def open_store(settings: Settings) -> Store:
+    """Open the buffer with the configured limits (raises DatabaseRefused / StorageUnavailable)."""
+    return await Store.open(
+        settings.buffer.path,
+        capacity=settings.buffer.capacity,
+        busy_timeout_ms=settings.buffer.busy_timeout_ms,
+        group_max=settings.buffer.group_commit_max,
+        min_free_bytes=settings.buffer.min_free_bytes,
+    )
+
+
+def _nightly(settings: Settings, store: Store) -> AsyncIOScheduler | None:
+    """APScheduler for the wall-clock job: the nightly backup (the sync loop is not a scheduler job)."""
+    at = settings.ops.backup_at
+    if at is None:
+        return None
+    zone = ZoneInfo(settings.ops.timezone)
+    scheduler = AsyncIOScheduler(timezone=zone)
+    scheduler.add_job(
+        nightly_backup,
+        CronTrigger(hour=at.hour, minute=at.minute, timezone=zone),
+        args=[store, settings.buffer.path, settings.ops.backup_dir],
+        id="ops.nightly_backup",
+        replace_existing=True,
+        misfire_grace_time=3600,
+        coalesce=True,
+    )
+    scheduler.start()
+    return scheduler
+
+
 def build_app(settings: Settings) -> FastAPI:
-    """The daemon's FastAPI app; its lifespan opens the buffer and starts the components."""
+    """The daemon's FastAPI app; its lifespan runs every component."""
+    zone = ZoneInfo(settings.ops.timezone)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = await Store.open(
-            settings.buffer.path,
-            capacity=settings.buffer.capacity,
-            busy_timeout_ms=settings.buffer.busy_timeout_ms,
-            group_max=settings.buffer.group_commit_max,
-            min_free_bytes=settings.buffer.min_free_bytes,
+        store = await open_store(settings)
+        cache = SnapshotCache()
+        pipeline = Pipeline(
+            settings,
+            store,
+            utc_now,
+            observe_fiscalization=metrics.observe_fiscalization,
+            device_error=lambda device, code: metrics.device_error(device, code),
         )
+        sync: SyncService | None = None
+        if settings.sync.enabled:
+            token = load_secret(OFD_TOKEN_ENV, settings.ofd.token_file)
+            sync = await SyncService.start(
+                store, settings.ofd, settings.sync, token.get_secret_value() if token else None
+            )
+            pipeline.hooks.on_fiscalized = sync.worker.wake
+        feed = HealthFeed(cache, pipeline, sync.worker if sync else None)
+
+        def local_now() -> datetime:
+            return datetime.now(zone)
+
+        def readiness() -> tuple[bool, str]:
+            return can_accept_receipts(evaluate(feed.snapshot(), local_now()))
+
         services = Services(
             settings=settings,
             store=store,
             clock=utc_now,
             pos_token=load_secret("KKT_ADAPTER_POS_TOKEN", settings.api.pos_token_file),
             admin_token=load_secret("KKT_ADAPTER_ADMIN_TOKEN", settings.api.admin_token_file),
+            intake_refusal=pipeline.intake_refusal,
+            readiness=readiness,
+            sync=sync.worker if sync else None,
+            observe_intake=metrics.observe_intake,
+            extras={"pipeline": pipeline},
         )
         app.state.services = services
-        log.info("buffer open at %s (%d receipts pending)", settings.buffer.path, store.pending)
+        app.state.get_snapshot = feed.snapshot
+        app.state.now = local_now
+        await pipeline.start()
+        notifier = Notifier()
+        tasks = [
+            asyncio.create_task(
+                run_buffer_refresher(
+                    cache, store, settings.buffer.path, settings.buffer.capacity, lambda: store.writer.last_error
+                ),
+                name="health-buffer",
+            ),
+            asyncio.create_task(feed.run(), name="health-feed"),
+            asyncio.create_task(
+                run_watchdog(notifier, feed.heartbeats, stale_after_s=settings.ops.watchdog_stale_s), name="watchdog"
+            ),
+            asyncio.create_task(
+                run_status(notifier, lambda: status_line(evaluate(feed.snapshot(), local_now()))), name="systemd-status"
+            ),
+        ]
+        scheduler = _nightly(settings, store)
+        log.info(
+            "daemon ready: %d device(s), buffer %s (%d pending)",
+            len(settings.devices),
+            settings.buffer.path,
+            store.pending,
+        )
         try:
             yield
         finally:
+            notifier.stopping()
+            if scheduler is not None:
+                scheduler.shutdown(wait=False)
+            await pipeline.stop(graceful=True)
+            if sync is not None:
+                await sync.stop()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await store.close()
-            log.info("buffer closed")
+            log.info("daemon stopped")
 
-    return create_app(settings.api.max_body_bytes, lifespan=lifespan)
+    return create_app(
+        settings.api.max_body_bytes,
+        lifespan=lifespan,
+        extra_routers=[routes_sync.router, routes_devices.router, health_router, page_router, metrics.metrics_router],
+    )

@@ -1,0 +1,78 @@
+"""Feed the health model from the running parts: buffer numbers (cached), devices, OFD sync.
+
+Everything here reads in-memory state; nothing waits on a serial port or the network. The OFD part is
+refreshed by a small loop because the pause switch lives in the buffer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from kkt_adapter.ops.snapshot import BreakerState, OfdSnapshot, Snapshot
+from kkt_adapter.ops.snapshot_cache import SnapshotCache
+
+log = logging.getLogger("kkt_adapter.daemon")
+
+_BREAKER = {
+    "closed": BreakerState.CLOSED,
+    "open": BreakerState.OPEN,
+    "half-open": BreakerState.HALF_OPEN,
+    "half_open": BreakerState.HALF_OPEN,
+}
+
+
+def ofd_snapshot(
+    sync_worker: Any | None, paused: bool, oldest_undelivered_at: datetime | None, now: datetime
+) -> OfdSnapshot:
+    """The OFD part of the snapshot from the sync worker's status (None: sync disabled)."""
+    lag = None if oldest_undelivered_at is None else max((now - oldest_undelivered_at).total_seconds(), 0.0)
+    if sync_worker is None:
+        return OfdSnapshot(sync_paused=True, sync_lag_s=lag)
+    status = sync_worker.status()
+    return OfdSnapshot(
+        breaker=_BREAKER.get(str(status["breaker"]), BreakerState.CLOSED),
+        last_success_at=sync_worker.stats.last_delivered_at,
+        consecutive_failures=int(status["fail_counter"]),
+        sync_paused=paused,
+        sync_lag_s=lag,
+    )
+
+
+class HealthFeed:
+    """Builds :class:`Snapshot` values on demand from the cache, the pipeline and the sync worker."""
+
+    def __init__(self, cache: SnapshotCache, pipeline: Any | None, sync_worker: Any | None) -> None:
+        self.cache = cache
+        self.pipeline = pipeline
+        self.sync_worker = sync_worker
+        self.paused = False
+
+    def snapshot(self) -> Snapshot:
+        """The current snapshot; cheap, called on the event loop."""
+        base = self.cache.get_snapshot()
+        devices = self.pipeline.health_devices() if self.pipeline is not None else base.devices
+        ofd = ofd_snapshot(self.sync_worker, self.paused, base.buffer.oldest_undelivered_at, base.taken_at)
+        return replace(base, devices=devices, ofd=ofd, workers=self.heartbeats())
+
+    def heartbeats(self) -> dict[str, float]:
+        """Loop heartbeats (monotonic) for health and the systemd watchdog.
+
+        A device's poll heartbeat is not among them: an unplugged printer is a health problem the page
+        reports (``heartbeat_age_s`` of the device), not a hung daemon that systemd should restart.
+        """
+        return self.cache.heartbeats()
+
+    async def run(self, interval_s: float = 2.0) -> None:
+        """Refresh what lives in the buffer (the pause switch) until cancelled; beat as ``health``."""
+        while True:
+            if self.sync_worker is not None:
+                try:
+                    self.paused = await self.sync_worker.is_paused()
+                except Exception:  # a failed read must not kill the loop; the stale beat reports it
+                    log.exception("reading the sync pause switch failed")
+            self.cache.beat("health")
+            await asyncio.sleep(interval_s)
