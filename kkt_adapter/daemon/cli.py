@@ -26,6 +26,7 @@ def main(argv: list[str]) -> int:
         print(exc, file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per OFD request is noise, not news
     app = build_app(settings)
     config = uvicorn.Config(
         app, host=settings.api.host, port=settings.api.port, log_level="info", access_log=False, lifespan="on"

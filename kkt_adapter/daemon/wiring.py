@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -31,6 +32,7 @@ from kkt_adapter.ops.health import can_accept_receipts, evaluate, status_line
 from kkt_adapter.ops.health_api import health_router
 from kkt_adapter.ops.notify import Notifier, run_status, run_watchdog
 from kkt_adapter.ops.page import page_router
+from kkt_adapter.ops.problem import DEFAULT_LIMITS
 from kkt_adapter.ops.snapshot_cache import SnapshotCache, run_buffer_refresher
 from kkt_adapter.pipeline.pipeline import Pipeline
 from kkt_adapter.sync.service import OFD_TOKEN_ENV, SyncService
@@ -96,12 +98,14 @@ def build_app(settings: Settings) -> FastAPI:
             )
             pipeline.hooks.on_fiscalized = sync.worker.wake
         feed = HealthFeed(cache, pipeline, sync.worker if sync else None)
+        # Readiness must agree with intake: the disk is "full" exactly where the buffer refuses receipts.
+        limits = replace(DEFAULT_LIMITS, disk_critical_bytes=settings.buffer.min_free_bytes)
 
         def local_now() -> datetime:
             return datetime.now(zone)
 
         def readiness() -> tuple[bool, str]:
-            return can_accept_receipts(evaluate(feed.snapshot(), local_now()))
+            return can_accept_receipts(evaluate(feed.snapshot(), local_now(), limits))
 
         services = Services(
             settings=settings,
@@ -118,6 +122,7 @@ def build_app(settings: Settings) -> FastAPI:
         app.state.services = services
         app.state.get_snapshot = feed.snapshot
         app.state.now = local_now
+        app.state.health_limits = limits
         await pipeline.start()
         notifier = Notifier()
         tasks = [
@@ -132,7 +137,8 @@ def build_app(settings: Settings) -> FastAPI:
                 run_watchdog(notifier, feed.heartbeats, stale_after_s=settings.ops.watchdog_stale_s), name="watchdog"
             ),
             asyncio.create_task(
-                run_status(notifier, lambda: status_line(evaluate(feed.snapshot(), local_now()))), name="systemd-status"
+                run_status(notifier, lambda: status_line(evaluate(feed.snapshot(), local_now(), limits))),
+                name="systemd-status",
             ),
         ]
         scheduler = _nightly(settings, store)
