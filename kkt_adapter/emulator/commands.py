@@ -6,6 +6,7 @@ administrators 29–30 (as ``kkt-protocol.md`` §1.2). A code not listed answers
 
 from __future__ import annotations
 
+from kkt_adapter.emulator import cmd_ofd as o
 from kkt_adapter.emulator import cmd_receipt as r
 from kkt_adapter.emulator import cmd_shift as s
 from kkt_adapter.emulator import cmd_status as q
@@ -45,6 +46,8 @@ HANDLERS: dict[int, tuple[Handler, Access]] = {
     0xFF37: (s.settlement_begin, _ADMIN),
     0xFF38: (s.settlement_report, _ADMIN),
     0xFF39: (q.exchange_status, _ADMIN),
+    0xFF32: (o.begin_answer, _ADMIN),
+    0xFF33: (o.write_block, _ADMIN),
     0xFF3C: (q.ofd_ticket, _ADMIN),
     0xFF3F: (q.unconfirmed_count, _ADMIN),
     0xFF40: (q.shift_params, _ADMIN),

@@ -22,7 +22,8 @@ from kkt_adapter.emulator.faults import Faults
 from kkt_adapter.emulator.link import LinkLayer, Reply
 from kkt_adapter.emulator.port import PtyPort
 from kkt_adapter.emulator.snapshot import snapshot
-from kkt_adapter.emulator.state import DeviceConfig, FnDocument, load_state, new_state, save_state
+from kkt_adapter.emulator.state import DeviceConfig, FnDocument, load_state, new_state
+from kkt_adapter.emulator.statefile import StateFile
 from kkt_adapter.emulator.wire import E_BUSY
 from kkt_adapter.kkt.errors import ProtocolError
 from kkt_adapter.kkt.protocol.frame import code_bytes, command_code
@@ -57,7 +58,7 @@ class Emulator:
         self.link_path = Path(link_path)
         self.state_path = Path(state_path)
         self._clock = clock
-        self._fsync = fsync
+        self._file = StateFile(self.state_path, fsync=fsync)
         self._lock = threading.RLock()
         self.faults = Faults(baud_delay=baud_delay, print_delay_ms=print_delay_ms)
         self._state = load_state(self.state_path) or new_state(config or DeviceConfig(), clock())
@@ -72,7 +73,7 @@ class Emulator:
         self.commands_executed = 0
 
     def _save(self) -> None:
-        save_state(self.state_path, self._state, fsync=self._fsync)
+        self._file.save(self._state)
 
     # --- lifecycle ------------------------------------------------------------------------------
 

@@ -5,8 +5,14 @@ Rules (``kkt-protocol.md`` §1.4, §6):
 * ENQ while idle → NAK. ENQ while an answer is unacknowledged → ACK + the same answer again; the
   command is never executed twice.
 * STX → LEN, BODY, LRC, each byte within the byte timeout. Bad LRC or a truncated frame → NAK, the
-  frame is discarded. A good frame → ACK, execute, send the answer (it stays pending until the host
+  frame is discarded. A good frame → execute, ACK, send the answer (it stays pending until the host
   ACKs it; a host NAK keeps it for the next ENQ).
+* Timing with baud pacing: nothing leaves before its last byte would have arrived on a real line (the
+  ACK after the whole request, the answer after the ACK and the printing time). An answer that needs
+  no printing time and is short (≤ :data:`MERGE_MAX_S` on the wire) goes out in the same write as its
+  ACK, at the moment its last byte would arrive: the host can do nothing with the ACK but wait for that
+  answer, and one write instead of two saves a wake-up of both sides (scheduling delay on a busy
+  machine) per command. A longer or printing answer keeps the ACK on its own, on time.
 * An ENQ that arrives while the command executes (a host that sends the frame and then ENQ without
   reading the ACK) is absorbed: the answer goes out once.
 * Any other byte (e.g. a stray 0xFF) is skipped.
@@ -21,6 +27,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from kkt_adapter.kkt.protocol.frame import ACK, ENQ, NAK, STX, encode_frame, lrc
+
+SPIN_S = 0.0002  # see _sleep_until
+MERGE_MAX_S = 0.03  # the longest answer (wire time) sent in one write with its ACK: 257 bytes at 115200
 
 
 @dataclass(frozen=True)
@@ -81,18 +90,21 @@ class LinkLayer:
         del self._buf[0]
         return byte
 
-    def _send(self, data: bytes) -> None:
-        """Write ``data``; with baud pacing each 16-byte chunk goes out when it would have fully
-        arrived on a real line (absolute deadlines, so sleep overshoot does not accumulate)."""
-        per_byte = self.hooks.byte_time_s()
-        if per_byte <= 0:
-            self.port.write(data)
-            return
-        start = time.monotonic()
-        for offset in range(0, len(data), 16):
-            chunk = data[offset : offset + 16]
-            _sleep_until(start + per_byte * (offset + len(chunk)))
-            self.port.write(chunk)
+    def _send(self, data: bytes, start: float | None = None, *, absorb_enq: bool = False) -> None:
+        """Write ``data`` once its last byte would have arrived on a real line whose first byte left at
+        monotonic ``start`` (default: now); without baud pacing, at ``start``. ``absorb_enq``: drop ENQs
+        that arrived meanwhile (just before the write).
+
+        One write per reply, not one per UART-FIFO chunk: a client can use a frame only once its last
+        byte is in, so this is as fast as a real line and never faster, and it costs one wake-up (of
+        this thread and of the client) instead of one per 16 bytes — on a busy machine every wake-up
+        is a scheduling delay added to the exchange.
+        """
+        begin = time.monotonic() if start is None else start
+        _sleep_until(begin + self.hooks.byte_time_s() * len(data))
+        if absorb_enq:
+            self._absorb_enq()
+        self.port.write(data)
 
     def step(self, timeout_s: float) -> None:
         """Handle at most one control byte or frame arriving within ``timeout_s``."""
@@ -123,20 +135,25 @@ class LinkLayer:
         if head is None or rest is None or lrc(head + rest[:-1]) != rest[-1]:
             self._send(bytes([NAK]))
             return
-        per_byte = self.hooks.byte_time_s()
-        if per_byte > 0:
-            _sleep_until(started + per_byte * (len(rest) + 1))  # the rest of the request on the wire
-        self._send(bytes([ACK]))
+        # The frame is all here already (a pty is faster than a line): execute while the rest of the
+        # request (LEN, body, LRC) would still be on the wire; the ACK leaves after it, never earlier.
         reply = self.hooks.execute_frame(rest[:-1])
-        if reply.delay_s > 0:
-            time.sleep(reply.delay_s)
-        self._absorb_enq()
+        per_byte = self.hooks.byte_time_s()
+        ack_start = max(time.monotonic(), started + per_byte * (len(rest) + 1))
         if reply.answer is None:
+            self._send(bytes([ACK]), ack_start)
+            _sleep_until(time.monotonic() + reply.delay_s)
+            self._absorb_enq()
             self._pending = None
             return
         frame = encode_frame(reply.answer)
         self._pending = frame
-        self._send(frame[:-1] + bytes([frame[-1] ^ 0xFF]) if reply.corrupt_lrc else frame)
+        wire = frame[:-1] + bytes([frame[-1] ^ 0xFF]) if reply.corrupt_lrc else frame
+        if reply.delay_s > 0 or per_byte * len(wire) > MERGE_MAX_S:
+            self._send(bytes([ACK]), ack_start)
+            self._send(wire, time.monotonic() + reply.delay_s, absorb_enq=True)
+        else:  # see the module docstring: ACK and answer in one write
+            self._send(bytes([ACK]) + wire, ack_start, absorb_enq=True)
 
     def _absorb_enq(self) -> None:
         self._fill(0)
@@ -145,6 +162,12 @@ class LinkLayer:
 
 
 def _sleep_until(deadline: float) -> None:
+    """Return at monotonic ``deadline`` (or now, if it passed). A wait shorter than :data:`SPIN_S` (one
+    byte at 115200 baud) is spun: sleeping that little costs a scheduler wake-up, which on a busy
+    machine takes far longer than the wait itself."""
     remaining = deadline - time.monotonic()
-    if remaining > 0:
+    if remaining > SPIN_S:
         time.sleep(remaining)
+        return
+    while time.monotonic() < deadline:  # at most SPIN_S
+        pass

@@ -38,6 +38,15 @@ CLOSE_COMMANDS = frozenset({0x85, 0xFF45})
 Handler = Callable[["Device", Params], bytes]
 
 
+@dataclass
+class OfdAnswerBuffer:
+    """An OFD answer being written (FF32 → FF33); volatile, like the FN's own buffer: lost on restart."""
+
+    size: int
+    data: bytearray
+    filled: int = 0  # bytes 0…filled are written
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What executing one request produced."""
@@ -60,6 +69,7 @@ class Device:
         self.operator = 0
         self._changed = False
         self._printed = 0
+        self.ofd_answer: OfdAnswerBuffer | None = None  # FF32 started it, FF33 fills it
 
     def execute(self, body: bytes, now: datetime) -> Outcome:
         """Run one request body at device time ``now`` and build its answer."""

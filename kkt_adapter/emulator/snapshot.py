@@ -26,6 +26,7 @@ def document_json(doc: FnDocument) -> dict[str, Any]:
         "sum_kop": doc.sum_kop,
         "ticket_received": doc.ticket_received,
         "ticket_at": _iso(doc.ticket_at),
+        "ofd_ticket": doc.ofd_ticket,
     }
 
 

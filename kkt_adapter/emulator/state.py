@@ -49,6 +49,7 @@ class FnDocument:
     operation: int | None = None
     sum_kop: int | None = None
     ticket_at: datetime | None = None
+    ofd_ticket: str | None = None  # the OFD's ticket id when it was written by FF32/FF33 (not by ofd_ack)
 
     @property
     def ticket_received(self) -> bool:

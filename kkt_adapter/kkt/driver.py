@@ -236,6 +236,19 @@ class ShtrihDriver:
         self._admin(commands.FN_SETTLEMENT_BEGIN)
         return answers.decode_settlement_report(self._admin(commands.FN_SETTLEMENT_BUILD))
 
+    def write_ofd_ticket(self, fd_number: int, ticket: str) -> None:
+        """FF32, then FF33 blocks: write the OFD's confirmation of ``fd_number`` into the FN (our container
+        ``fd_number(4 LE) + ticket``, ``docs/ofd-api.md``), so the FN takes it off its unsent queue.
+
+        :class:`ProtocolError` before anything is sent if the ticket is not 1…64 printable ASCII
+        characters; the FN's refusal (unknown or already confirmed document) as a :class:`DeviceError`.
+        """
+        answer = commands.ofd_answer_container(fd_number, ticket)
+        begin = commands.ofd_answer_begin(self.password_admin, len(answer))
+        block_size = answers.decode_ofd_answer_begin(self._call(begin))
+        for offset, chunk in commands.ofd_answer_blocks(answer, block_size):
+            self._call(commands.ofd_answer_block(self.password_admin, offset, chunk))
+
 
 if TYPE_CHECKING:
     _CONFORMS: type[KktDevice] = ShtrihDriver  # mypy proves the driver implements the interface

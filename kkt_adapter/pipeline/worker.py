@@ -5,7 +5,9 @@ queue stays halted until every one is decided) → run one queued operator actio
 interrupted paper copy → FN watch when due → close the shift when due → print the oldest ``accepted``
 receipt. Exactly-once rests on three rules:
 
-1. the intent (FN last FD) is committed (``printing``) before the first receipt command is sent;
+1. the intent (FN last FD) is committed (``printing``) before the first receipt command is sent; the
+   FN is read after the previous receipt closed and with no driver call between that read and the
+   receipt (the read is made while the previous result commits: :class:`~.context.Ahead`);
 2. any failure that may have reached the close command leaves the receipt ``unknown`` and only the FN
    archive decides it (:mod:`.recovery`); it is never sent again before that;
 3. a device *state* error (paper, cover, shift, FN block, busy) before the close proves the receipt was
@@ -33,9 +35,9 @@ from kkt_adapter.kkt.errors import (
 )
 from kkt_adapter.kkt.protocol.errors_table import OFD_BACKLOG_BLOCK
 from kkt_adapter.kkt.types import DeviceStatus, Mode, SubMode
-from kkt_adapter.pipeline import actions, watch
+from kkt_adapter.pipeline import actions, ticket_relay, watch
 from kkt_adapter.pipeline.commands import Action, Command, DeviceUnavailable
-from kkt_adapter.pipeline.context import DeviceContext
+from kkt_adapter.pipeline.context import Ahead, DeviceContext, look_ahead
 from kkt_adapter.pipeline.policy import Backoff, blocking_problem, close_due
 from kkt_adapter.pipeline.recovery import recover
 
@@ -64,6 +66,7 @@ class DeviceWorker:
         self._close_refusal: tuple[str, DeviceRejected] | None = None
         self._good_status: DeviceStatus | None = None
         self._good_until_mono = 0.0
+        self._ahead: Ahead | None = None
 
     # --- control from the loop ---------------------------------------------------------------------
 
@@ -148,6 +151,7 @@ class DeviceWorker:
 
     async def _cycle(self) -> float:
         ctx = self.ctx
+        ahead, self._ahead = self._ahead, None  # good for this cycle only, and only while fresh
         if not ctx.cache.connected:
             await watch.identify(ctx)
             self._fn_due_mono = 0.0
@@ -171,7 +175,12 @@ class DeviceWorker:
             self._fn_due_mono = ctx.monotonic() + self.fn_watch_interval_s
         if await self._close_if_due(status):
             return 0.0
-        rows = await ctx.store.of_device(ctx.device.id, (ReceiptState.ACCEPTED,), 1)
+        if ahead is not None and ahead.fresh(ctx):
+            rows = ahead.rows
+        else:
+            ahead, rows = None, await ctx.store.of_device(ctx.device.id, (ReceiptState.ACCEPTED,), 1)
+        if (not rows or ctx.cache.fn_blocked) and await ticket_relay.relay_tickets(ctx):
+            return 0.0  # OFD tickets written into the FN between receipts (the way out of an FN block)
         if not rows:
             if blocking_problem(status) is None:
                 ctx.clear_error()
@@ -181,7 +190,7 @@ class DeviceWorker:
         if problem is not None:
             ctx.note_error(problem)
             return self._state_backoff.next()
-        delay = await self._print(rows[0])
+        delay = await self._print(rows[0], ahead)
         clean = delay == 0.0 and ctx.cache.last_error is None and not self._maybe_unresolved
         if clean and status.mode is Mode.SHIFT_OPEN and status.sub_mode is SubMode.PAPER_OK:
             self._good_status, self._good_until_mono = status, ctx.monotonic() + STATUS_REUSE_S
@@ -211,9 +220,10 @@ class DeviceWorker:
             return f"Касса не готова (режим {status.mode.name}) / device not ready, mode {status.mode.name}"
         return None
 
-    async def _print(self, stored: StoredReceipt) -> float:
+    async def _print(self, stored: StoredReceipt, ahead: Ahead | None) -> float:
         ctx = self.ctx
-        fn = await ctx.io(ctx.driver.fn_status)
+        # the intent's FN read: the one made right after the last receipt, if no driver call came since
+        fn = ahead.fn if ahead is not None and ahead.fresh(ctx) else await ctx.io(ctx.driver.fn_status)
         await ctx.store.begin_printing(stored.key, fn.last_fd_number)
         refusal, self._close_refusal = self._close_refusal, None
         if refusal is not None and refusal[0] == stored.key:
@@ -251,7 +261,16 @@ class DeviceWorker:
             fn_serial=fn.fn_serial,
             registration_number=ctx.cache.registration_number or "",
         )
-        await ctx.store.mark_fiscalized(stored.key, record, False, f"fiscalized: FD {result.fd_number}")
+        # While the result commits, find the next receipt and read the FN for its intent (the device is
+        # idle otherwise); the commit is awaited before anything else, and before the next receipt.
+        commit = asyncio.ensure_future(
+            ctx.store.mark_fiscalized(stored.key, record, False, f"fiscalized: FD {result.fd_number}")
+        )
+        try:
+            ahead = await look_ahead(ctx)
+        finally:
+            await commit
+        self._ahead = ahead
         ctx.cache.heartbeat_mono = ctx.monotonic()
         self._state_backoff.reset()
         ctx.clear_error()

@@ -290,3 +290,11 @@ def decode_cash_move(data: bytes) -> int:
     """50h/51h data: ``op docNo(2)`` → the document number."""
     _need(data, 3, "50h/51h")
     return read_u_le(data, 1, 2)
+
+
+def decode_ofd_answer_begin(data: bytes) -> int:
+    """FF32 data: ``blockSize(1)``, the most bytes one FF33 may carry (never 0)."""
+    _need(data, 1, "FF32")
+    if data[0] == 0:
+        raise ProtocolError("FF32: block size 0")
+    return data[0]

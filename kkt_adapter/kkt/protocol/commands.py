@@ -38,6 +38,8 @@ FN_FIND_DOCUMENT = 0xFF0A
 FN_SEND_TLV = 0xFF0C
 FN_SETTLEMENT_BEGIN = 0xFF37
 FN_SETTLEMENT_BUILD = 0xFF38
+FN_OFD_ANSWER_BEGIN = 0xFF32
+FN_OFD_ANSWER_BLOCK = 0xFF33
 FN_EXCHANGE_STATUS = 0xFF39
 FN_OFD_TICKET = 0xFF3C
 FN_UNCONFIRMED_COUNT = 0xFF3F
@@ -168,3 +170,38 @@ def close_receipt_v2(password: int, close: CloseV2) -> bytes:
         + text_cp1251(close.text)[:MAX_CLOSE_TEXT_BYTES]
     )
     return with_password(CLOSE_RECEIPT_V2, password, params)
+
+
+# --- host-relayed OFD answer (FF32 → FF33 blocks) ---------------------------------------------------
+
+OFD_TICKET_MAX_BYTES = 64
+OFD_BLOCK_MAX_BYTES = 246  # a frame body is ≤ 255 bytes; FF33 has 9 fixed ones (code, pwd, offset, len)
+
+
+def ofd_answer_container(fd_number: int, ticket: str) -> bytes:
+    """Our OFD answer container (emulator-defined, ``docs/ofd-api.md``): ``fd_number(4 LE)`` + the OFD's
+    ticket id in printable ASCII, 1…64 bytes. ProtocolError if the ticket does not fit."""
+    printable = ticket.isascii() and ticket.isprintable()
+    if not printable or not 1 <= len(ticket) <= OFD_TICKET_MAX_BYTES:
+        raise ProtocolError(f"OFD ticket must be 1…{OFD_TICKET_MAX_BYTES} printable ASCII characters")
+    return u_le(fd_number, 4) + ticket.encode("ascii")
+
+
+def ofd_answer_begin(password: int, size: int) -> bytes:
+    """FF32: start writing an OFD answer of ``size`` bytes (the FN answers its block size)."""
+    return with_password(FN_OFD_ANSWER_BEGIN, password, u_le(size, 2))
+
+
+def ofd_answer_block(password: int, offset: int, data: bytes) -> bytes:
+    """FF33: write ``data`` (1…246 bytes) at ``offset`` of the OFD answer."""
+    if not 1 <= len(data) <= OFD_BLOCK_MAX_BYTES:
+        raise ProtocolError(f"an FF33 block holds 1…{OFD_BLOCK_MAX_BYTES} bytes, not {len(data)}")
+    return with_password(FN_OFD_ANSWER_BLOCK, password, u_le(offset, 2) + bytes([len(data)]) + data)
+
+
+def ofd_answer_blocks(answer: bytes, block_size: int) -> list[tuple[int, bytes]]:
+    """``answer`` cut into ``(offset, chunk)`` pieces of at most ``block_size`` bytes, in order."""
+    if block_size < 1:
+        raise ProtocolError(f"bad OFD answer block size {block_size}")
+    step = min(block_size, OFD_BLOCK_MAX_BYTES)
+    return [(offset, answer[offset : offset + step]) for offset in range(0, len(answer), step)]
