@@ -94,7 +94,14 @@ def build_app(settings: Settings) -> FastAPI:
         if settings.sync.enabled:
             token = load_secret(OFD_TOKEN_ENV, settings.ofd.token_file)
             sync = await SyncService.start(
-                store, settings.ofd, settings.sync, token.get_secret_value() if token else None
+                store,
+                settings.ofd,
+                settings.sync,
+                token.get_secret_value() if token else None,
+                on_outcome=metrics.ofd_call,
+                on_breaker_change=lambda old, new: metrics.breaker_transition(
+                    old.replace("-", "_"), new.replace("-", "_")
+                ),
             )
             pipeline.hooks.on_fiscalized = sync.worker.wake
         feed = HealthFeed(cache, pipeline, sync.worker if sync else None)

@@ -1,0 +1,61 @@
+"""``kkt-adapter dlq list|replay KEY|replay-all|ack KEY``: the dead-letter queue, through the daemon's admin API."""
+
+from __future__ import annotations
+
+import argparse
+
+from kkt_adapter.sync.admin_http import add_connection_args, call, print_json, run
+
+
+def _list(args: argparse.Namespace) -> None:
+    answer = call(args, "GET", "/v1/admin/dlq", {"limit": args.limit, "offset": args.offset})
+    if args.json:
+        print_json(answer)
+        return
+    print(f"{answer['total']} dead document(s)")
+    for item in answer["items"]:
+        ack = " (acknowledged)" if item["acknowledged"] else ""
+        print(f"{item['key']}  {item['document_id']}  attempts={item['sync_attempts']}{ack}")
+        print(f"    reason: {item['reason']}")
+        if item["last_response"]:
+            print(f"    last response: {item['last_response'][:200]}")
+
+
+def _replay(args: argparse.Namespace) -> None:
+    answer = call(args, "POST", f"/v1/admin/dlq/{args.key}/replay")
+    print_json(answer) if args.json else print(f"replayed {answer['replayed']} document(s)")
+
+
+def _replay_all(args: argparse.Namespace) -> None:
+    answer = call(args, "POST", "/v1/admin/dlq/replay-all")
+    print_json(answer) if args.json else print(f"replayed {answer['replayed']} document(s)")
+
+
+def _ack(args: argparse.Namespace) -> None:
+    answer = call(args, "POST", f"/v1/admin/dlq/{args.key}/ack")
+    print_json(answer) if args.json else print(f"acknowledged {answer['acknowledged']}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kkt-adapter dlq", description="OFD dead-letter queue")
+    commands = parser.add_subparsers(dest="command", required=True)
+    listing = commands.add_parser("list", help="dead documents with reason and last response")
+    listing.add_argument("--limit", type=int, default=100)
+    listing.add_argument("--offset", type=int, default=0)
+    listing.set_defaults(action=_list)
+    replay = commands.add_parser("replay", help="send one document again (same id)")
+    replay.add_argument("key")
+    replay.set_defaults(action=_replay)
+    commands.add_parser("replay-all", help="send every dead document again").set_defaults(action=_replay_all)
+    ack = commands.add_parser("ack", help="acknowledge a dead document")
+    ack.add_argument("key")
+    ack.set_defaults(action=_ack)
+    for sub in (listing, replay, ack, commands.choices["replay-all"]):
+        add_connection_args(sub)
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    """Run one DLQ command; 0 on success, 1 if the daemon refused or is unreachable."""
+    args = _parser().parse_args(argv)
+    return run(args, args.action)

@@ -1,0 +1,85 @@
+"""Wiring for the daemon (and the drain tool): one OFD client, one worker, one task.
+
+Usage in the daemon's lifespan::
+
+    sync = await SyncService.start(store, settings.ofd, settings.sync, ofd_token)
+    services.sync = sync.worker          # the admin routes read it
+    …                                    # call sync.worker.wake() when a receipt is fiscalized
+    await sync.stop()
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kkt_adapter.ofd.client import OfdClient, OfdClientConfig
+from kkt_adapter.ofd.contract import OfdDocument
+from kkt_adapter.ofd.outcome import Delivered, Outcome, Permanent, RetryLater
+from kkt_adapter.sync.config import SyncConfig
+from kkt_adapter.sync.ports import SyncStore
+from kkt_adapter.sync.worker import SyncWorker
+
+OFD_TOKEN_ENV = "KKT_ADAPTER_OFD_TOKEN"  # noqa: S105 -- the variable's name, not a secret
+STOP_TIMEOUT_S = 15.0
+
+
+@dataclass
+class SyncService:
+    """A running sync loop and the client it owns."""
+
+    worker: SyncWorker
+    client: OfdClient
+    task: asyncio.Task[None]
+
+    @classmethod
+    async def start(
+        cls,
+        store: SyncStore,
+        ofd: Any,
+        sync: Any,
+        token: str | None,
+        *,
+        on_outcome: Callable[[str], None] | None = None,
+        **worker_options: Any,
+    ) -> SyncService:
+        """Start the loop from the ``ofd`` and ``sync`` settings sections; returns at once.
+
+        ``on_outcome(kind)`` is called after every OFD call with ``delivered``, ``retry`` or ``permanent``.
+        """
+        config = SyncConfig.from_settings(sync)
+        client = OfdClient(OfdClientConfig.from_settings(ofd, token, max_connections=config.concurrency))
+        submit: Callable[[OfdDocument], Awaitable[Outcome]] = client.submit
+        if on_outcome is not None:
+            submit = _counting(client.submit, on_outcome)
+        worker = SyncWorker(store, submit, config, **worker_options)
+        task = asyncio.create_task(worker.run(), name="ofd-sync")
+        return cls(worker, client, task)
+
+    async def stop(self) -> None:
+        """Finish the current round (bounded by ``STOP_TIMEOUT_S``, then cancel) and close the client."""
+        self.worker.stop()
+        try:
+            await asyncio.wait_for(asyncio.shield(self.task), STOP_TIMEOUT_S)
+        except TimeoutError:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+        await self.client.aclose()
+
+
+_KINDS = {Delivered: "delivered", RetryLater: "retry", Permanent: "permanent"}
+
+
+def _counting(
+    submit: Callable[[OfdDocument], Awaitable[Outcome]], on_outcome: Callable[[str], None]
+) -> Callable[[OfdDocument], Awaitable[Outcome]]:
+    """Wrap ``submit`` so every outcome is reported by kind (for metrics)."""
+
+    async def counted(doc: OfdDocument) -> Outcome:
+        outcome = await submit(doc)
+        on_outcome(_KINDS[type(outcome)])
+        return outcome
+
+    return counted

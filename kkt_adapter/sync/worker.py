@@ -1,0 +1,255 @@
+"""The sync worker: a plain asyncio loop that drains ``fiscalized`` documents to the OFD.
+
+One round (:meth:`SyncWorker.run_once`):
+
+1. paused (persisted switch) → nothing; wait for :meth:`wake`;
+2. the OFD asked us to hold off (``Retry-After``) or the breaker is open → no call; wait until then;
+3. claim due documents with a lease (a batch when the breaker is closed, one probe otherwise);
+4. submit them, up to ``concurrency`` at a time, each through the breaker, skipping the rest of the
+   batch as soon as the breaker opens or a hold-off starts (their lease expires; they come back);
+5. record each outcome: delivered (ticket), retry at now + backoff / ``Retry-After``, or dead
+   (permanent rejection, or ``max_attempts`` reached);
+6. return how long to sleep: 0 if more is due, until the earliest ``next_attempt_at``/lease end, or
+   indefinitely (bounded by ``max_idle_s``) until :meth:`wake`.
+
+A crash at any point is harmless: a leased document becomes due again when its lease ends and is
+submitted under the same id. Run exactly one loop per worker (one breaker, one drain loop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from kkt_adapter.buffer.records import StoredReceipt
+from kkt_adapter.ofd.build import NotFiscalizedError, build_document
+from kkt_adapter.ofd.contract import OfdDocument
+from kkt_adapter.ofd.outcome import Delivered, Outcome, Permanent, RetryLater
+from kkt_adapter.sync.backoff import MAX_SERVER_DELAY_S, retry_delay_s
+from kkt_adapter.sync.breaker import Breaker, BreakerState
+from kkt_adapter.sync.config import SyncConfig
+from kkt_adapter.sync.ports import PAUSE_SETTING, SyncStore
+
+log = logging.getLogger(__name__)
+
+Submit = Callable[[OfdDocument], Awaitable[Outcome]]
+
+
+def utc_now() -> datetime:
+    """The wall clock, aware UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass
+class SyncStats:
+    """Counters since start (for status and tests)."""
+
+    rounds: int = 0
+    calls: int = 0
+    delivered: int = 0
+    retried: int = 0
+    dead: int = 0
+    skipped: int = 0
+    last_error: str | None = None
+    last_delivered_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Round:
+    """What one round did, and how long the loop may sleep before the next (None: until woken)."""
+
+    claimed: int
+    called: int
+    wait_s: float | None
+    why: str
+
+
+class SyncWorker:
+    """Drains the buffer's ``fiscalized`` documents to the OFD (see the module docstring)."""
+
+    def __init__(
+        self,
+        store: SyncStore,
+        submit: Submit,
+        config: SyncConfig,
+        *,
+        now: Callable[[], datetime] = utc_now,
+        monotonic: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+        max_idle_s: float = 60.0,
+        on_breaker_change: Callable[[str, str], None] | None = None,
+    ) -> None:
+        """``on_breaker_change(old, new)``: called on each breaker state change (metrics)."""
+        self._store, self._submit, self.config = store, submit, config
+        self._now, self._monotonic = now, monotonic
+        self._rng = rng or random.Random()  # noqa: S311 -- jitter, not security
+        self._max_idle_s = max_idle_s
+        self.breaker = Breaker(
+            config.fail_max, config.reset_timeout_s, config.success_threshold, monotonic, on_breaker_change
+        )
+        self.stats = SyncStats()
+        self._hold_until_mono: float | None = None
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    # --- control ----------------------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Start the next round now (call when a document was fiscalized or replayed). Never blocks."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to return after the current round."""
+        self._stopping = True
+        self._wake.set()
+
+    async def is_paused(self) -> bool:
+        """Whether the persisted pause switch is on."""
+        return await self._store.get_setting(PAUSE_SETTING) == "true"
+
+    async def set_paused(self, paused: bool, actor: str) -> None:
+        """Persist the pause switch (audited by the store) and wake the loop."""
+        await self._store.set_setting(PAUSE_SETTING, "true" if paused else "false", actor)
+        self.wake()
+
+    def hold_s(self) -> float:
+        """Seconds left of a server-requested hold-off (0 if none)."""
+        if self._hold_until_mono is None:
+            return 0.0
+        return max(self._hold_until_mono - self._monotonic(), 0.0)
+
+    def status(self) -> dict[str, Any]:
+        """Breaker state, hold-off and counters, JSON-ready."""
+        stats = asdict(self.stats)
+        if self.stats.last_delivered_at is not None:
+            stats["last_delivered_at"] = self.stats.last_delivered_at.isoformat()
+        return {
+            "breaker": self.breaker.state.value,
+            "fail_counter": self.breaker.fail_counter,
+            "probe_in_s": self.breaker.probe_in_s(),
+            "hold_s": self.hold_s(),
+            "stats": stats,
+        }
+
+    # --- the loop ---------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Run rounds until :meth:`stop`; store errors are logged and retried after ``backoff_base_s``."""
+        while not self._stopping:
+            try:
+                wait_s = (await self.run_once()).wait_s
+            except Exception:
+                log.exception("sync round failed")
+                wait_s = self.config.backoff_base_s
+            await self.sleep_until_due(wait_s)
+
+    async def sleep_until_due(self, wait_s: float | None) -> None:
+        """Sleep ``wait_s`` (None: ``max_idle_s``), returning early on :meth:`wake`."""
+        timeout_s = self._max_idle_s if wait_s is None else min(wait_s, self._max_idle_s)
+        if timeout_s <= 0:
+            await asyncio.sleep(0)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout_s)
+
+    async def run_once(self) -> Round:
+        """One round (see the module docstring); never runs concurrently with another round."""
+        self._wake.clear()
+        self.stats.rounds += 1
+        if await self.is_paused():
+            return Round(0, 0, None, "paused")
+        hold_s = self.hold_s()
+        if hold_s > 0:
+            return Round(0, 0, hold_s, "holding off at the OFD's request")
+        probe_in_s = self.breaker.probe_in_s()
+        if probe_in_s is not None and probe_in_s > 0:
+            return Round(0, 0, probe_in_s, "breaker open")
+        closed = self.breaker.state is BreakerState.CLOSED
+        items = await self._store.claim_for_sync(self.config.batch if closed else 1, self.config.lease_s, self._now())
+        if not items:
+            return Round(0, 0, await self._due_in_s(), "idle")
+        calls_before = self.stats.calls
+        await self._submit_all(items, self.config.concurrency if closed else 1)
+        called = self.stats.calls - calls_before
+        if closed and len(items) == self.config.batch and called == len(items):
+            return Round(len(items), called, 0.0, "more due")  # a full batch went through: no need to ask
+        return Round(len(items), called, await self._due_in_s(), "submitted")
+
+    async def _due_in_s(self) -> float | None:
+        due = await self._store.next_sync_due()
+        if due is None:
+            return None
+        return max((due - self._now()).total_seconds(), 0.0)
+
+    async def _submit_all(self, items: list[StoredReceipt], concurrency: int) -> None:
+        gate = asyncio.Semaphore(concurrency)
+        probe = self.breaker.state is not BreakerState.CLOSED
+
+        async def one(item: StoredReceipt) -> None:
+            async with gate:
+                if not probe and (self.breaker.state is not BreakerState.CLOSED or self.hold_s() > 0):
+                    self.stats.skipped += 1  # its lease ends and it comes back
+                    return
+                await self._deliver(item)
+
+        results = await asyncio.gather(*(one(item) for item in items), return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            raise errors[0]
+
+    async def _deliver(self, item: StoredReceipt) -> None:
+        try:
+            document = build_document(item)
+        except (NotFiscalizedError, ValidationError, ValueError) as error:
+            await self._dead(item, f"cannot build the OFD document: {error}", None)
+            return
+        self.stats.calls += 1
+        outcome = await self.breaker.call(lambda: self._submit(document))
+        if outcome is None:
+            self.stats.calls -= 1
+            self.stats.skipped += 1
+            return
+        await self._record(item, outcome)
+
+    async def _record(self, item: StoredReceipt, outcome: Outcome) -> None:
+        if isinstance(outcome, Delivered):
+            now = self._now()
+            await self._store.mark_delivered(item.key, outcome.ticket, now)
+            self.stats.delivered += 1
+            self.stats.last_delivered_at = now
+        elif isinstance(outcome, Permanent):
+            await self._dead(item, outcome.reason, outcome.response)
+        else:
+            await self._retry(item, outcome)
+
+    async def _retry(self, item: StoredReceipt, outcome: RetryLater) -> None:
+        self.stats.last_error = outcome.reason
+        if outcome.delay_s is not None:
+            until = self._monotonic() + min(max(outcome.delay_s, 0.0), MAX_SERVER_DELAY_S)
+            self._hold_until_mono = max(self._hold_until_mono or 0.0, until)
+        attempt = item.sync_attempts + 1
+        if attempt >= self.config.max_attempts:
+            await self._dead(item, f"gave up after {attempt} attempts; last: {outcome.reason}", outcome.response)
+            return
+        cfg = self.config
+        delay_s = retry_delay_s(outcome.delay_s, attempt, cfg.backoff_base_s, cfg.backoff_cap_s, self._rng)
+        now = self._now()
+        await self._store.schedule_retry(
+            item.key, now + timedelta(seconds=delay_s), outcome.reason, outcome.response, now
+        )
+        self.stats.retried += 1
+
+    async def _dead(self, item: StoredReceipt, reason: str, response: str | None) -> None:
+        log.warning("OFD sync: %s dead-lettered: %s", item.key, reason)
+        await self._store.mark_dead(item.key, reason, response, self._now())
+        self.stats.dead += 1
+        self.stats.last_error = reason
