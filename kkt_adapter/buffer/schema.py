@@ -72,6 +72,13 @@ MIGRATIONS: list[str] = [
     CREATE INDEX receipts_fn_ack_pending ON receipts(device_id, fn_serial, seq)
         WHERE state = 'delivered' AND fn_ack = 0;
     """,
+    # 3: when the next fiscalized document is due (retry time or lease end), from an index instead of a
+    # scan of the whole backlog: the sync asks after every round. The expression must stay identical to
+    # the one in ``queries.next_sync_due``.
+    """
+    CREATE INDEX receipts_sync_due
+        ON receipts(state, max(coalesce(next_attempt_at, ''), coalesce(lease_until, '')));
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -14,7 +14,7 @@ from kkt_adapter.buffer.db import connect, migrate
 from kkt_adapter.buffer.errors import IllegalTransition
 from kkt_adapter.buffer.ops import body_hash
 from kkt_adapter.buffer.records import ts
-from kkt_adapter.buffer.schema import MIGRATIONS
+from kkt_adapter.buffer.schema import MIGRATIONS, SCHEMA_VERSION
 from kkt_adapter.buffer.store import Store
 from kkt_adapter.receipts.model import TaxSystem
 
@@ -65,7 +65,7 @@ def test_v1_file_migrates_with_rows_pending(tmp_path: Path) -> None:
 
     asyncio.run(scenario())
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert conn.execute("SELECT key, fn_ack FROM receipts ORDER BY seq").fetchall() == [
         ("old-delivered", 0),
         ("old-accepted", 0),
@@ -139,3 +139,17 @@ def test_fn_ack_only_for_delivered_receipts(tmp_path: Path) -> None:
             await store.close()
 
     asyncio.run(scenario())
+
+
+def test_next_sync_due_is_answered_from_an_index(tmp_path: Path) -> None:
+    """The sync's "when is the next document due" never scans the backlog (migration 3's index)."""
+    conn = connect(tmp_path / "due.db")
+    try:
+        migrate(conn)
+        plan = conn.execute(
+            "EXPLAIN QUERY PLAN SELECT min(max(coalesce(next_attempt_at, ''), coalesce(lease_until, '')))"
+            " FROM receipts WHERE state = 'fiscalized'"
+        ).fetchall()
+    finally:
+        conn.close()
+    assert "receipts_sync_due" in " ".join(str(tuple(row)) for row in plan)
