@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import subprocess
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -98,6 +100,7 @@ def check_all(system: System, accepted: dict[str, int]) -> list[Invariant]:
         _chain(system),
         _integrity(system),
         _sound_rows(system),
+        _reconcile(system),
     ]
 
 
@@ -158,3 +161,21 @@ def _integrity(system: System) -> Invariant:
 def _sound_rows(system: System) -> Invariant:
     problems = impossible_rows(system.db_path)
     return Invariant("no receipt in an impossible state", f"{len(problems)} contradictions", problems[:50])
+
+
+def _reconcile(system: System) -> Invariant:
+    """``kkt-adapter reconcile`` over every shift of the soak: buffer vs FN (through the daemon) vs OFD."""
+    command = [
+        sys.executable,
+        "-m",
+        "kkt_adapter",
+        "reconcile",
+        "--config",
+        str(system.root / "soak.toml"),
+        "--since",
+        "2000-01-01",
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+    problems = [] if done.returncode == 0 else [f"exit {done.returncode}", *lines[-20:]]
+    return Invariant("kkt-adapter reconcile is clean", f"exit {done.returncode}", problems)
