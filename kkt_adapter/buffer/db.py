@@ -51,18 +51,57 @@ def open_buffer(path: Path, busy_timeout_ms: int = 5000) -> sqlite3.Connection:
     return conn
 
 
+SQLITE_MAGIC = b"SQLite format 3\x00"
+HEADER_BYTES = 100
+
+
+def _check_header(path: Path) -> int:
+    """The file's ``application_id`` from its 100-byte header, read as plain bytes.
+
+    A file that is not ours must be refused without SQLite ever opening it: even a read-only open of a
+    file whose header says "WAL" creates ``-shm``/``-wal`` files beside it.
+    """
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(HEADER_BYTES)
+    except OSError as exc:
+        raise StorageUnavailable(f"cannot read {path}: {exc.strerror}") from exc
+    if len(header) < HEADER_BYTES or not header.startswith(SQLITE_MAGIC):
+        raise DatabaseRefused(f"{path} is not a kkt-adapter database (no SQLite header); refusing to touch it")
+    app_id = int.from_bytes(header[68:72], "big")
+    if app_id not in (APPLICATION_ID, 0):
+        raise DatabaseRefused(f"{path} belongs to another application (application_id {app_id}); refusing")
+    return app_id
+
+
+def _has_tables(path: Path) -> bool:
+    """Whether an unmarked file already holds tables (read as immutable: no lock, no ``-shm``, no ``-wal``)."""
+    try:
+        probe = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
+        try:
+            return bool(probe.execute("SELECT count(*) FROM sqlite_master").fetchone()[0])
+        finally:
+            probe.close()
+    except sqlite3.DatabaseError as exc:
+        raise _refusal(path, exc) from exc
+
+
 def _check_existing(path: Path, busy_timeout_ms: int) -> None:
-    """Read-only checks before anything is written: ours, not newer, and ``quick_check`` ok."""
+    """Checks before anything is written: ours (by header), not newer, and ``quick_check`` ok.
+
+    An unmarked file (``application_id`` 0) is ours only while it holds no table: a first start that died
+    before its first migration committed.
+    """
+    if _check_header(path) == 0:
+        if _has_tables(path):
+            raise DatabaseRefused(f"{path} belongs to another application (it has tables but no mark); refusing")
+        return
     try:
         probe = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=busy_timeout_ms / 1000)
     except sqlite3.Error as exc:
         raise _refusal(path, exc) from exc
     try:
-        app_id = probe.execute("PRAGMA application_id").fetchone()[0]
         version = probe.execute("PRAGMA user_version").fetchone()[0]
-        tables = probe.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-        if app_id != APPLICATION_ID and not (app_id == 0 and tables == 0):
-            raise DatabaseRefused(f"{path} belongs to another application (application_id {app_id}); refusing")
         if version > SCHEMA_VERSION:
             raise DatabaseRefused(f"{path} has schema {version}, newer than this version ({SCHEMA_VERSION})")
         verdict = probe.execute("PRAGMA quick_check").fetchone()[0]

@@ -161,3 +161,23 @@ def test_a_committed_receipt_survives_close_and_reopen(tmp_path: Path) -> None:
     conn = sqlite3.connect(tmp_path / "b.db")
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     conn.close()
+
+
+@pytest.mark.parametrize("app_id", [0x12345678, 0])
+def test_a_foreign_header_in_wal_mode_is_refused_without_side_files(tmp_path: Path, app_id: int) -> None:
+    """A file whose header says WAL but is not ours is refused before SQLite opens it: no -wal/-shm appear."""
+    header = bytearray(b"SQLite format 3\x00" + bytes(84))
+    header[16:18] = (4096).to_bytes(2, "big")
+    header[18] = header[19] = 2  # WAL read/write versions: a read-only open would create -shm
+    header[68:72] = app_id.to_bytes(4, "big")
+    path = tmp_path / "buffer.db"
+    path.write_bytes(bytes(header) + bytes(4096 - 100))
+    before = path.read_bytes()
+    if app_id == 0:  # unmarked: refused only if it holds tables; this page is no valid b-tree → corrupt
+        with pytest.raises(DatabaseRefused):
+            open_buffer(path)
+    else:
+        with pytest.raises(DatabaseRefused, match="another application"):
+            open_buffer(path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["buffer.db"]
