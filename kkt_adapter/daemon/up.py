@@ -141,11 +141,15 @@ def main(argv: list[str]) -> int:
         )
         procs["OFD simulator"] = ofd
         _wait_http(f"http://127.0.0.1:{args.ofd_port + 1}/_sim/stats", ofd, "OFD simulator")
-        daemon = _spawn(["run", "--config", str(config)], run_dir / "daemon.log")
-        procs["daemon"] = daemon
-        _wait_http(f"http://127.0.0.1:{args.port}/health/live", daemon, "daemon")
+        daemon_args = ["run", "--config", str(config)]
+        procs["daemon"] = _spawn(daemon_args, run_dir / "daemon.log")
+        _wait_http(f"http://127.0.0.1:{args.port}/health/live", procs["daemon"], "daemon")
         _banner(args, run_dir)
-        while not stop and all(p.poll() is None for p in procs.values()):
+        while not stop and emulator.poll() is None and ofd.poll() is None:
+            code = procs["daemon"].poll()
+            if code is not None and not stop:  # restarted as systemd's Restart=on-failure would
+                print(f"kkt-adapter up: the daemon exited with code {code}; starting it again", flush=True)
+                procs["daemon"] = _spawn(daemon_args, run_dir / "daemon.log")
             time.sleep(0.5)
         for name, proc in procs.items():
             if proc.poll() is not None and not stop:
