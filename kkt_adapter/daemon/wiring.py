@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -76,6 +76,46 @@ def _nightly(settings: Settings, store: Store) -> AsyncIOScheduler | None:
     return scheduler
 
 
+async def _start_sync(settings: Settings, store: Store) -> SyncService | None:
+    """The OFD sync loop with its metrics hooks, unless disabled in the settings."""
+    if not settings.sync.enabled:
+        return None
+    token = load_secret(OFD_TOKEN_ENV, settings.ofd.token_file)
+    return await SyncService.start(
+        store,
+        settings.ofd,
+        settings.sync,
+        token.get_secret_value() if token else None,
+        on_outcome=metrics.ofd_call,
+        # pybreaker says "half-open", the metrics' state enum "half_open"
+        on_breaker_change=lambda old, new: metrics.breaker_transition(old.replace("-", "_"), new.replace("-", "_")),
+    )
+
+
+def _ops_loops(
+    settings: Settings,
+    store: Store,
+    cache: SnapshotCache,
+    feed: HealthFeed,
+    notifier: Notifier,
+    status_text: Callable[[], str],
+) -> list[asyncio.Task[None]]:
+    """The background loops of operations: buffer numbers, health feed, systemd watchdog and status."""
+    return [
+        asyncio.create_task(
+            run_buffer_refresher(
+                cache, store, settings.buffer.path, settings.buffer.capacity, lambda: store.writer.last_error
+            ),
+            name="health-buffer",
+        ),
+        asyncio.create_task(feed.run(), name="health-feed"),
+        asyncio.create_task(
+            run_watchdog(notifier, feed.heartbeats, stale_after_s=settings.ops.watchdog_stale_s), name="watchdog"
+        ),
+        asyncio.create_task(run_status(notifier, status_text), name="systemd-status"),
+    ]
+
+
 def build_app(settings: Settings) -> FastAPI:
     """The daemon's FastAPI app; its lifespan runs every component."""
     zone = ZoneInfo(settings.ops.timezone)
@@ -89,21 +129,10 @@ def build_app(settings: Settings) -> FastAPI:
             store,
             utc_now,
             observe_fiscalization=metrics.observe_fiscalization,
-            device_error=lambda device, code: metrics.device_error(device, code),
+            device_error=metrics.device_error,
         )
-        sync: SyncService | None = None
-        if settings.sync.enabled:
-            token = load_secret(OFD_TOKEN_ENV, settings.ofd.token_file)
-            sync = await SyncService.start(
-                store,
-                settings.ofd,
-                settings.sync,
-                token.get_secret_value() if token else None,
-                on_outcome=metrics.ofd_call,
-                on_breaker_change=lambda old, new: metrics.breaker_transition(
-                    old.replace("-", "_"), new.replace("-", "_")
-                ),
-            )
+        sync = await _start_sync(settings, store)
+        if sync is not None:
             pipeline.hooks.on_fiscalized = sync.worker.wake
         feed = HealthFeed(cache, pipeline, sync.worker if sync else None)
         # Readiness must agree with intake: the disk is "full" exactly where the buffer refuses receipts.
@@ -136,22 +165,9 @@ def build_app(settings: Settings) -> FastAPI:
         # the full collections that run under load do not walk ~10^5 start-up objects (tail latency).
         gc.freeze()
         notifier = Notifier()
-        tasks = [
-            asyncio.create_task(
-                run_buffer_refresher(
-                    cache, store, settings.buffer.path, settings.buffer.capacity, lambda: store.writer.last_error
-                ),
-                name="health-buffer",
-            ),
-            asyncio.create_task(feed.run(), name="health-feed"),
-            asyncio.create_task(
-                run_watchdog(notifier, feed.heartbeats, stale_after_s=settings.ops.watchdog_stale_s), name="watchdog"
-            ),
-            asyncio.create_task(
-                run_status(notifier, lambda: status_line(evaluate(feed.snapshot(), local_now(), limits))),
-                name="systemd-status",
-            ),
-        ]
+        tasks = _ops_loops(
+            settings, store, cache, feed, notifier, lambda: status_line(evaluate(feed.snapshot(), local_now(), limits))
+        )
         scheduler = _nightly(settings, store)
         log.info(
             "daemon ready: %d device(s), buffer %s (%d pending)",
