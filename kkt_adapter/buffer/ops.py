@@ -85,8 +85,26 @@ def transition(
     **columns: Any,
 ) -> StoredReceipt:
     """Move ``key`` to ``new`` (if the lifecycle allows it), setting ``columns``; log the event."""
-    row = _row(tx.conn, key)
-    old = ReceiptState(row["state"])
+    apply_transition(tx, key, new, now, reason, actor, expect, **columns)
+    return StoredReceipt.from_row(_row(tx.conn, key))
+
+
+def apply_transition(
+    tx: Tx,
+    key: str,
+    new: ReceiptState,
+    now: datetime,
+    reason: str,
+    actor: str = "daemon",
+    expect: frozenset[ReceiptState] | None = None,
+    **columns: Any,
+) -> ReceiptState:
+    """:func:`transition` without reading the row back: the same lifecycle check, update and chained
+    event; returns the previous state. For bulk callers that do not use the record (no body parse)."""
+    found = tx.conn.execute("SELECT state FROM receipts WHERE key = ?", (key,)).fetchone()
+    if found is None:
+        raise NotFound(key)
+    old = ReceiptState(found[0])
     if expect is not None and old not in expect:
         raise IllegalTransition(key, old.value, new.value)
     check_transition(key, old, new)
@@ -97,7 +115,7 @@ def transition(
     tx.pending += (new in PENDING) - (old in PENDING)
     detail = {name: value for name, value in columns.items() if name not in ("last_response",)}
     tx.event(stamp, "transition", key, old.value, new.value, actor, reason, detail)
-    return StoredReceipt.from_row(_row(tx.conn, key))
+    return old
 
 
 def fiscal_columns(record: FiscalRecord) -> dict[str, Any]:

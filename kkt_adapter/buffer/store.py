@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from kkt_adapter.buffer import ops, queries
 from kkt_adapter.buffer.db import connect
+from kkt_adapter.buffer.errors import IllegalTransition, NotFound
 from kkt_adapter.buffer.events import Event
 from kkt_adapter.buffer.records import FiscalRecord, StoredReceipt, ts
 from kkt_adapter.buffer.states import ReceiptState
@@ -247,6 +248,15 @@ class Store:
         """fiscalized → delivered with the OFD's ticket; idempotent (a second delivery is ignored)."""
         await self._write(partial(_deliver, key=key, ticket=ticket, now=now))
 
+    async def mark_delivered_many(self, tickets: list[tuple[str, str]], now: datetime) -> list[str]:
+        """Atomically, in one writer operation: each ``(key, ticket)`` fiscalized → delivered, each with its
+        own chained event; idempotent per key like :meth:`mark_delivered` (an already delivered key is left
+        as it is). A key that is missing or not ``fiscalized`` is skipped (nothing written for it) and
+        returned, so one odd key never blocks the others; the rows are not read back."""
+        if not tickets:
+            return []
+        return await self._write(partial(_deliver_many, tickets=list(tickets), now=now))
+
     async def schedule_retry(
         self, key: str, next_attempt_at: datetime, error: str, response: str | None, now: datetime
     ) -> None:
@@ -337,7 +347,7 @@ def _deliver(tx: Tx, key: str, ticket: str, now: datetime) -> None:
     row = tx.conn.execute("SELECT state FROM receipts WHERE key = ?", (key,)).fetchone()
     if row is not None and row[0] == S.DELIVERED.value:
         return
-    ops.transition(
+    ops.apply_transition(
         tx,
         key,
         S.DELIVERED,
@@ -349,6 +359,16 @@ def _deliver(tx: Tx, key: str, ticket: str, now: datetime) -> None:
         lease_until=None,
         next_attempt_at=None,
     )
+
+
+def _deliver_many(tx: Tx, tickets: list[tuple[str, str]], now: datetime) -> list[str]:
+    skipped: list[str] = []
+    for key, ticket in tickets:
+        try:
+            _deliver(tx, key, ticket, now)
+        except (NotFound, IllegalTransition):  # raised before anything of this key was written
+            skipped.append(key)
+    return skipped
 
 
 def _replay(tx: Tx, key: str | None, actor: str, now: datetime) -> int:

@@ -21,6 +21,11 @@ class SyncStore(Protocol):
         """fiscalized → delivered with the OFD ticket (idempotent)."""
         ...
 
+    async def mark_delivered_many(self, tickets: list[tuple[str, str]], now: datetime) -> list[str]:
+        """Each ``(key, ticket)`` fiscalized → delivered in one atomic operation (idempotent per key);
+        returns the keys skipped because they are missing or not ``fiscalized``."""
+        ...
+
     async def schedule_retry(
         self, key: str, next_attempt_at: datetime, error: str, response: str | None, now: datetime
     ) -> None:

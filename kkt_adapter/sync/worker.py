@@ -7,13 +7,15 @@ One round (:meth:`SyncWorker.run_once`):
 3. claim due documents with a lease (a batch when the breaker is closed, one probe otherwise);
 4. submit them, up to ``concurrency`` at a time, each through the breaker, skipping the rest of the
    batch as soon as the breaker opens or a hold-off starts (their lease expires; they come back);
-5. record each outcome: delivered (ticket), retry at now + backoff / ``Retry-After``, or dead
-   (permanent rejection, or ``max_attempts`` reached);
+5. record each outcome: retry at now + backoff / ``Retry-After`` or dead (permanent rejection, or
+   ``max_attempts`` reached) as it comes; the round's deliveries (tickets) all at once when the round's
+   calls are done, in one store operation (one writer op per round, not one per document);
 6. return how long to sleep: 0 if more is due, until the earliest ``next_attempt_at``/lease end, or
    indefinitely (bounded by ``max_idle_s``) until :meth:`wake`.
 
 A crash at any point is harmless: a leased document becomes due again when its lease ends and is
-submitted under the same id. Run exactly one loop per worker (one breaker, one drain loop).
+submitted under the same id (so a crash before a round's deliveries are recorded only repeats them).
+Run exactly one loop per worker (one breaker, one drain loop).
 """
 
 from __future__ import annotations
@@ -194,19 +196,32 @@ class SyncWorker:
         gate = asyncio.Semaphore(concurrency)
         probe = self.breaker.state is not BreakerState.CLOSED
 
-        async def one(item: StoredReceipt) -> None:
+        async def one(item: StoredReceipt, delivered: list[tuple[str, str]]) -> None:
             async with gate:
                 if not probe and (self.breaker.state is not BreakerState.CLOSED or self.hold_s() > 0):
                     self.stats.skipped += 1  # its lease ends and it comes back
                     return
-                await self._deliver(item)
+                await self._deliver(item, delivered)
 
-        results = await asyncio.gather(*(one(item) for item in items), return_exceptions=True)
+        delivered: list[tuple[str, str]] = []
+        results = await asyncio.gather(*(one(item, delivered) for item in items), return_exceptions=True)
+        await self._record_delivered(delivered)
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors:
             raise errors[0]
 
-    async def _deliver(self, item: StoredReceipt) -> None:
+    async def _record_delivered(self, delivered: list[tuple[str, str]]) -> None:
+        if not delivered:
+            return
+        now = self._now()
+        skipped = await self._store.mark_delivered_many(delivered, now)
+        for key in skipped:
+            log.warning("OFD sync: %s was delivered but is no longer fiscalized; left as it is", key)
+        self.stats.delivered += len(delivered) - len(skipped)
+        self.stats.last_delivered_at = now
+
+    async def _deliver(self, item: StoredReceipt, delivered: list[tuple[str, str]]) -> None:
+        """Build and submit ``item``; a delivery is appended to ``delivered`` (recorded by the caller)."""
         try:
             document = build_document(item)
         except (NotFiscalizedError, ValidationError, ValueError) as error:
@@ -218,15 +233,13 @@ class SyncWorker:
             self.stats.calls -= 1
             self.stats.skipped += 1
             return
-        await self._record(item, outcome)
-
-    async def _record(self, item: StoredReceipt, outcome: Outcome) -> None:
         if isinstance(outcome, Delivered):
-            now = self._now()
-            await self._store.mark_delivered(item.key, outcome.ticket, now)
-            self.stats.delivered += 1
-            self.stats.last_delivered_at = now
-        elif isinstance(outcome, Permanent):
+            delivered.append((item.key, outcome.ticket))
+        else:
+            await self._record_failure(item, outcome)
+
+    async def _record_failure(self, item: StoredReceipt, outcome: Permanent | RetryLater) -> None:
+        if isinstance(outcome, Permanent):
             await self._dead(item, outcome.reason, outcome.response)
         else:
             await self._retry(item, outcome)

@@ -80,6 +80,7 @@ class FakeStore:
     settings: dict[str, str] = field(default_factory=dict)
     claims: list[int] = field(default_factory=list)
     delivered: asyncio.Event = field(default_factory=asyncio.Event)
+    delivery_calls: list[int] = field(default_factory=list)
 
     def add(self, *receipts: StoredReceipt) -> None:
         for receipt in receipts:
@@ -104,6 +105,17 @@ class FakeStore:
         self.leases.pop(key, None)
         self.rows[key] = replace(self.rows[key], state=ReceiptState.DELIVERED, ofd_ticket=ticket)
         self.delivered.set()
+
+    async def mark_delivered_many(self, tickets: list[tuple[str, str]], now: datetime) -> list[str]:
+        self.delivery_calls.append(len(tickets))
+        skipped: list[str] = []
+        for key, ticket in tickets:
+            state = self.rows[key].state if key in self.rows else None
+            if state is ReceiptState.FISCALIZED:
+                await self.mark_delivered(key, ticket, now)
+            elif state is not ReceiptState.DELIVERED:
+                skipped.append(key)
+        return skipped
 
     async def schedule_retry(
         self, key: str, next_attempt_at: datetime, error: str, response: str | None, now: datetime

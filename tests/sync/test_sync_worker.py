@@ -245,3 +245,23 @@ def test_the_same_document_id_is_used_on_every_attempt() -> None:
     run(worker.run_once())
     assert seen[0] == seen[1]
     assert store.rows["k0"].state is S.DELIVERED
+
+
+def test_a_rounds_deliveries_are_recorded_in_one_store_operation() -> None:
+    """Twenty documents delivered in one round → one ``mark_delivered_many`` call with all twenty tickets."""
+    worker, store, _, _ = make(20, batch=20, concurrency=4)
+    run(worker.run_once())
+    assert store.delivery_calls == [20]
+    assert len(store.in_state(S.DELIVERED)) == 20
+    assert worker.stats.delivered == 20
+
+
+def test_deliveries_are_recorded_even_when_other_documents_of_the_round_fail() -> None:
+    """A round with failures still records its deliveries (once) and schedules the failed retry."""
+    answers: list[Outcome] = [Delivered("T1", 201, ""), DOWN, Delivered("T3", 201, "")]
+    outcomes = iter(answers)
+    worker, store, _, _ = make(3, ScriptedOfd(lambda _doc: next(outcomes)), concurrency=1)
+    run(worker.run_once())
+    assert store.delivery_calls == [2]
+    assert [r.ofd_ticket for r in store.in_state(S.DELIVERED)] == ["T1", "T3"]
+    assert [r.sync_attempts for r in store.in_state(S.FISCALIZED)] == [1]

@@ -66,22 +66,23 @@ class SimDb:
         Same id, same body → DUPLICATE (count + 1, stored ticket); same id, other body → CONFLICT
         (nothing changes).
         """
+        ticket, stamp = ticket_for(doc_id), now.isoformat()
+        # The common case is one statement, one (WAL, synchronous=NORMAL) commit and no read-back.
+        created = self._conn.execute(
+            "INSERT INTO documents VALUES (?, ?, ?, ?, 1) ON CONFLICT(id) DO NOTHING", (doc_id, body, ticket, stamp)
+        ).rowcount
+        if created == 1:
+            return StoreResult.CREATED, Received(doc_id, ticket, stamp, 1)
         with self._conn:
             self._conn.execute("BEGIN IMMEDIATE")
             row = self._conn.execute("SELECT body FROM documents WHERE id = ?", (doc_id,)).fetchone()
-            if row is None:
-                self._conn.execute(
-                    "INSERT INTO documents VALUES (?, ?, ?, ?, 1)",
-                    (doc_id, body, ticket_for(doc_id), now.isoformat()),
-                )
-                result = StoreResult.CREATED
-            elif row[0] == body:
+            if row is not None and row[0] == body:
                 self._conn.execute("UPDATE documents SET submit_count = submit_count + 1 WHERE id = ?", (doc_id,))
                 result = StoreResult.DUPLICATE
             else:
                 result = StoreResult.CONFLICT
         received = self.get(doc_id)
-        assert received is not None  # noqa: S101 -- just stored or already present
+        assert received is not None  # noqa: S101 -- the INSERT found it present (rows are only deleted by reset)
         return result, received
 
     def clear(self) -> None:
