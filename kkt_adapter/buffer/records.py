@@ -55,63 +55,34 @@ class StoredReceipt:
     tax_system: TaxSystem
     created_at: datetime
     updated_at: datetime
-    print_attempts: int
-    intent_last_fd: int | None
-    fd_number: int | None
-    fiscal_sign: int | None
-    fiscal_datetime: datetime | None
-    shift_number: int | None
-    receipt_number: int | None
-    fn_serial: str | None
-    registration_number: str | None
-    print_incomplete: bool
-    reject_code: int | None
-    reject_reason: str | None
-    sync_attempts: int
-    next_attempt_at: datetime | None
-    last_error: str | None
-    last_response: str | None
-    ofd_ticket: str | None
-    delivered_at: datetime | None
-    dead_reason: str | None
-    dead_acked: bool
+    # What the lifecycle adds; the defaults are a receipt just accepted.
+    print_attempts: int = 0
+    intent_last_fd: int | None = None
+    fd_number: int | None = None
+    fiscal_sign: int | None = None
+    fiscal_datetime: datetime | None = None
+    shift_number: int | None = None
+    receipt_number: int | None = None
+    fn_serial: str | None = None
+    registration_number: str | None = None
+    print_incomplete: bool = False
+    reject_code: int | None = None
+    reject_reason: str | None = None
+    sync_attempts: int = 0
+    next_attempt_at: datetime | None = None
+    last_error: str | None = None
+    last_response: str | None = None
+    ofd_ticket: str | None = None
+    delivered_at: datetime | None = None
+    dead_reason: str | None = None
+    dead_acked: bool = False
 
     @classmethod
     def accepted(
         cls, key: str, seq: int, device_id: str, receipt: ReceiptIn, body_hash: str, tax_system: TaxSystem, at: datetime
     ) -> StoredReceipt:
         """The record of a receipt just inserted as ``accepted`` (what :meth:`from_row` would read back)."""
-        return cls(
-            key=key,
-            seq=seq,
-            device_id=device_id,
-            state=ReceiptState.ACCEPTED,
-            receipt=receipt,
-            body_hash=body_hash,
-            tax_system=tax_system,
-            created_at=at,
-            updated_at=at,
-            print_attempts=0,
-            intent_last_fd=None,
-            fd_number=None,
-            fiscal_sign=None,
-            fiscal_datetime=None,
-            shift_number=None,
-            receipt_number=None,
-            fn_serial=None,
-            registration_number=None,
-            print_incomplete=False,
-            reject_code=None,
-            reject_reason=None,
-            sync_attempts=0,
-            next_attempt_at=None,
-            last_error=None,
-            last_response=None,
-            ofd_ticket=None,
-            delivered_at=None,
-            dead_reason=None,
-            dead_acked=False,
-        )
+        return cls(key, seq, device_id, ReceiptState.ACCEPTED, receipt, body_hash, tax_system, at, at)
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> StoredReceipt:

@@ -56,17 +56,6 @@ def stored(index: int) -> StoredReceipt:
         receipt_number=index + 1,
         fn_serial=sample.fn_serial,
         registration_number=sample.registration_number,
-        print_incomplete=False,
-        reject_code=None,
-        reject_reason=None,
-        sync_attempts=0,
-        next_attempt_at=None,
-        last_error=None,
-        last_response=None,
-        ofd_ticket=None,
-        delivered_at=None,
-        dead_reason=None,
-        dead_acked=False,
     )
 
 
