@@ -10,10 +10,12 @@ import asyncio
 import contextlib
 import json
 import os
+import queue
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -36,6 +38,27 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def announced(proc: subprocess.Popen[str], prefixes: tuple[str, ...], timeout_s: float) -> list[str]:
+    """The values of the first stdout lines of ``proc`` starting with each of ``prefixes`` (read on a thread)."""
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    found: dict[str, str] = {}
+    deadline = time.monotonic() + timeout_s
+    while len(found) < len(prefixes):
+        try:
+            line = lines.get(timeout=max(0.01, deadline - time.monotonic()))
+        except queue.Empty:
+            raise AssertionError(f"the process did not announce {prefixes} within {timeout_s} s") from None
+        found.update({p: line[len(p) :].strip() for p in prefixes if line.startswith(p)})
+    return [found[p] for p in prefixes]
 
 
 def probe_live(port: int) -> bool:

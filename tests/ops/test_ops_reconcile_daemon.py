@@ -4,13 +4,10 @@ each its own process; the FN is read through the daemon's admin route, the buffe
 from __future__ import annotations
 
 import os
-import queue
 import signal
 import sqlite3
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from daemon_harness import Daemon, make_receipt, prepare_daemon, wait_until
+from daemon_harness import Daemon, announced, make_receipt, prepare_daemon, wait_until
 
 from kkt_adapter.kkt.driver import ShtrihDriver
 from kkt_adapter.ofd.sim.server import RunningSim, spawned_sim
@@ -27,27 +24,6 @@ from kkt_adapter.receipts.model import ReceiptIn, TaxSystem
 
 ADMIN = "reconcile-admin-token"
 OFD_TOKEN = "reconcile-ofd-token"
-
-
-def _announced(proc: subprocess.Popen[str], prefixes: tuple[str, ...], timeout_s: float) -> list[str]:
-    """The values of the first stdout lines starting with each of ``prefixes`` (read on a helper thread)."""
-    lines: queue.Queue[str] = queue.Queue()
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.put(line)
-
-    threading.Thread(target=pump, daemon=True).start()
-    found: dict[str, str] = {}
-    deadline = time.monotonic() + timeout_s
-    while len(found) < len(prefixes):
-        try:
-            line = lines.get(timeout=max(0.01, deadline - time.monotonic()))
-        except queue.Empty:
-            raise AssertionError(f"the emulator did not announce {prefixes} within {timeout_s} s") from None
-        found.update({p: line[len(p) :].strip() for p in prefixes if line.startswith(p)})
-    return [found[p] for p in prefixes]
 
 
 @dataclass
@@ -92,7 +68,7 @@ def _system(tmp_path: Path) -> Iterator[System]:
         stdout=subprocess.PIPE, text=True, cwd=tmp_path,
     )  # fmt: skip
     try:
-        link, _control = _announced(emulator, ("port: ", "control: "), 15)
+        link, _control = announced(emulator, ("port: ", "control: "), 15)
         with spawned_sim(tmp_path / "ofd.sqlite", tmp_path / "ofd-token") as ofd:
             daemon = prepare_daemon(
                 tmp_path / "daemon",

@@ -9,10 +9,8 @@ takes its place, and the test id says which one ran. ``CHAOS_SEED`` picks the fa
 from __future__ import annotations
 
 import os
-import queue
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -24,6 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
+from daemon_harness import announced, free_port
 from pipeline_rig import sale
 
 import kkt_adapter
@@ -43,33 +42,6 @@ FAULTS: list[tuple[str, dict[str, Any]]] = [
     ("/port/vanish", {"seconds": 0.6}),
     ("/faults", {}),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _announced(proc: subprocess.Popen[str], prefixes: tuple[str, ...], timeout_s: float) -> list[str]:
-    """The values of the first stdout lines starting with each of ``prefixes`` (read on a helper thread)."""
-    lines: queue.Queue[str] = queue.Queue()
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.put(line)
-
-    threading.Thread(target=pump, daemon=True).start()
-    found: dict[str, str] = {}
-    deadline = time.monotonic() + timeout_s
-    while len(found) < len(prefixes):
-        try:
-            line = lines.get(timeout=max(0.01, deadline - time.monotonic()))
-        except queue.Empty:
-            raise AssertionError(f"the emulator did not announce {prefixes} within {timeout_s} s") from None
-        found.update({p: line[len(p) :].strip() for p in prefixes if line.startswith(p)})
-    return [found[p] for p in prefixes]
 
 
 @dataclass
@@ -145,8 +117,8 @@ def chaos(tmp_path: Path) -> Iterator[Chaos]:
         stdout=subprocess.PIPE, text=True, cwd=tmp_path,
     )  # fmt: skip
     try:
-        link, control = _announced(emulator, ("port: ", "control: "), 15)
-        api_port = _free_port()
+        link, control = announced(emulator, ("port: ", "control: "), 15)
+        api_port = free_port()
         (tmp_path / "daemon.toml").write_text(
             f'[api]\nport = {api_port}\n[buffer]\npath = "{tmp_path / "buffer.db"}"\nmin_free_bytes = 0\n'
             f'[[devices]]\nid = "kkt1"\nport = "{link}"\nanswer_timeout_s = 1.0\n'
