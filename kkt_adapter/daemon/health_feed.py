@@ -17,13 +17,6 @@ from kkt_adapter.ops.snapshot_cache import SnapshotCache
 
 log = logging.getLogger("kkt_adapter.daemon")
 
-_BREAKER = {
-    "closed": BreakerState.CLOSED,
-    "open": BreakerState.OPEN,
-    "half-open": BreakerState.HALF_OPEN,
-    "half_open": BreakerState.HALF_OPEN,
-}
-
 
 def ofd_snapshot(
     sync_worker: Any | None, paused: bool, oldest_undelivered_at: datetime | None, now: datetime
@@ -34,7 +27,7 @@ def ofd_snapshot(
         return OfdSnapshot(sync_paused=True, sync_lag_s=lag)
     status = sync_worker.status()
     return OfdSnapshot(
-        breaker=_BREAKER.get(str(status["breaker"]), BreakerState.CLOSED),
+        breaker=BreakerState(str(status["breaker"])),
         last_success_at=sync_worker.stats.last_delivered_at,
         consecutive_failures=int(status["fail_counter"]),
         sync_paused=paused,

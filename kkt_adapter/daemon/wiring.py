@@ -87,8 +87,7 @@ async def _start_sync(settings: Settings, store: Store) -> SyncService | None:
         settings.sync,
         token.get_secret_value() if token else None,
         on_outcome=metrics.ofd_call,
-        # pybreaker says "half-open", the metrics' state enum "half_open"
-        on_breaker_change=lambda old, new: metrics.breaker_transition(old.replace("-", "_"), new.replace("-", "_")),
+        on_breaker_change=metrics.breaker_transition,
     )
 
 

@@ -34,6 +34,11 @@ class BreakerState(StrEnum):
     def gauge(self) -> int:
         return {"closed": 0, "half_open": 1, "open": 2}[self.value]
 
+    @classmethod
+    def _missing_(cls, value: object) -> BreakerState | None:
+        """Accept pybreaker's spelling, ``half-open``, too."""
+        return cls.HALF_OPEN if value == "half-open" else None
+
 
 @dataclass(frozen=True)
 class BufferSnapshot:
