@@ -1,11 +1,13 @@
 """The emulator's command table: code → (handler, which passwords it accepts).
 
 Receipt commands accept any operator 1–30; the X report 28–30; Z report and FN queries the
-administrators 29–30 (as ``kkt-protocol.md`` §1.2). A code not listed answers 0x37.
+administrators 29–30 (as ``kkt-protocol.md`` §1.2); the clock commands 21h–23h the system
+administrator 30. A code not listed answers 0x37.
 """
 
 from __future__ import annotations
 
+from kkt_adapter.emulator import cmd_clock as c
 from kkt_adapter.emulator import cmd_ofd as o
 from kkt_adapter.emulator import cmd_receipt as r
 from kkt_adapter.emulator import cmd_shift as s
@@ -20,6 +22,9 @@ _ANY, _SENIOR, _ADMIN = Access.OPERATOR, Access.SENIOR, Access.ADMIN
 HANDLERS: dict[int, tuple[Handler, Access]] = {
     0xFC: (q.device_type, Access.NONE),
     0x10: (q.short_status, _ANY),
+    0x21: (c.set_time, Access.SYSADMIN),
+    0x22: (c.set_date, Access.SYSADMIN),
+    0x23: (c.confirm_date, Access.SYSADMIN),
     0x11: (q.full_status, _ANY),
     0xE0: (s.open_shift, _ANY),
     0x8D: (r.open_receipt, _ANY),

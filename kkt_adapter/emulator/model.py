@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from kkt_adapter.emulator import fn
 from kkt_adapter.emulator.faults import Faults
@@ -70,6 +70,7 @@ class Device:
         self._changed = False
         self._printed = 0
         self.ofd_answer: OfdAnswerBuffer | None = None  # FF32 started it, FF33 fills it
+        self.date_pending: date | None = None  # 22h set it, 23h confirms it (mode 6 until then)
 
     def execute(self, body: bytes, now: datetime) -> Outcome:
         """Run one request body at device time ``now`` and build its answer."""
@@ -113,6 +114,8 @@ class Device:
 
     def mode_byte(self) -> int:
         """Mode (low nibble) and its status (high nibble; the receipt type in mode 8)."""
+        if self.date_pending is not None:
+            return int(Mode.WAIT_DATE)
         if self.state.receipt is not None:
             return int(Mode.OPEN_DOCUMENT) | (self.state.receipt.receipt_type << 4)
         if self.state.shift_open:

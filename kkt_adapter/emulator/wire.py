@@ -26,6 +26,7 @@ E_RECEIPT_CLOSED = 0x55
 E_WAIT_CONTINUE = 0x58
 E_NO_PAPER = 0x6B
 E_MODE = 0x73
+E_DATE_MISMATCH = 0x7C  # "Не совпадает дата" (23h with another date than 22h)
 
 
 class CommandError(Exception):
@@ -37,16 +38,18 @@ class CommandError(Exception):
 
 
 class Access(Enum):
-    """Which passwords a command takes: none (FCh), any operator 1–30, X report 28–30, admin 29–30."""
+    """Which passwords a command takes: none (FCh), any operator 1–30, X report 28–30, admin 29–30,
+    the system administrator only (30: clock commands 21h–23h, ПротоколККТ 2.0)."""
 
     NONE = "none"
     OPERATOR = "operator"
     SENIOR = "senior"
     ADMIN = "admin"
+    SYSADMIN = "sysadmin"
 
     def allows(self, password: int) -> bool:
         """True when ``password`` (the default password of an operator = its number) is accepted."""
-        low = {Access.NONE: 0, Access.OPERATOR: 1, Access.SENIOR: 28, Access.ADMIN: 29}[self]
+        low = {Access.NONE: 0, Access.OPERATOR: 1, Access.SENIOR: 28, Access.ADMIN: 29, Access.SYSADMIN: 30}[self]
         return low <= password <= 30
 
 

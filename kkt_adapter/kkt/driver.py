@@ -7,6 +7,7 @@ opened again on demand).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from kkt_adapter.kkt.errors import DeviceError, KktError, OutcomeUnknown, ProtocolError
@@ -123,6 +124,20 @@ class ShtrihDriver:
             return answers.decode_registration(self._admin(commands.FN_FISCALIZATION_TOTALS))
         except DeviceError:
             return None
+
+    def set_datetime(self, value: datetime) -> None:
+        """Set the device clock to ``value`` (naive, device-local, to the second): 22h date, 23h confirm
+        it, then 21h time, all with the system administrator's password — the order of javapos
+        ``SMFiscalPrinterImpl.deviceReset`` and OPOS ``FiscalPrinterDevice.pas``.
+
+        The device refuses while a shift is open (error 73h "not in this mode", a
+        :class:`DeviceStateError`): close the shift first. If 22h/23h succeed and 21h fails, the
+        device has the new date and its old time of day; calling again is safe.
+        """
+        day = value.date()
+        self._call(commands.set_date(self.password_admin, day))
+        self._call(commands.confirm_date(self.password_admin, day))
+        self._call(commands.set_time(self.password_admin, value.time()))
 
     # --- shift and receipts ------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -231,3 +232,20 @@ def test_ofd_backlog_older_than_30_days_blocks_fiscal_documents(emu: Emulator, o
     assert caught.value.code == 0x15
     emu.ofd_ack()
     open_shift.open_shift()
+
+
+def test_set_datetime_moves_the_device_clock(emu: Emulator, driver: ShtrihDriver) -> None:
+    """set_datetime (22h, 23h, 21h) puts the emulator's clock on the value; 11h reads it back."""
+    target = datetime(2027, 6, 15, 10, 20, 30)
+    driver.set_datetime(target)
+    assert abs((emu.now() - target).total_seconds()) < 5
+    assert abs((driver.full_status().device_datetime - target).total_seconds()) < 5
+
+
+def test_set_datetime_refused_in_an_open_shift(emu: Emulator, open_shift: ShtrihDriver) -> None:
+    """With a shift open the device answers 73h, a state error, and its clock stays."""
+    before = emu.now()
+    with pytest.raises(DeviceStateError) as caught:
+        open_shift.set_datetime(datetime(2027, 6, 15, 10, 20, 30))
+    assert caught.value.code == 0x73
+    assert abs((emu.now() - before).total_seconds()) < 5

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date, time
 
 from kkt_adapter.kkt.errors import ProtocolError
-from kkt_adapter.kkt.protocol.fields import NOT_GIVEN_5, money, text_cp1251, u_le
+from kkt_adapter.kkt.protocol.fields import NOT_GIVEN_5, kkt_date, kkt_time, money, text_cp1251, u_le
 from kkt_adapter.kkt.protocol.frame import code_bytes
 
 GET_DEVICE_TYPE = 0xFC
 SHORT_STATUS = 0x10
 FULL_STATUS = 0x11
 PRINT_LINE = 0x17
+SET_TIME = 0x21
+SET_DATE = 0x22
+CONFIRM_DATE = 0x23
 CUT = 0x25
 FEED = 0x29
 X_REPORT = 0x40
@@ -74,6 +78,24 @@ def open_receipt(password: int, receipt_type: int) -> bytes:
     if receipt_type not in (0, 1, 2, 3):
         raise ProtocolError(f"bad receipt type {receipt_type}")
     return with_password(OPEN_RECEIPT, password, bytes([receipt_type]))
+
+
+def set_time(password: int, value: time) -> bytes:
+    """21h "Программирование времени": ``pwd(sysadmin) HH MM SS`` (javapos ``command/WriteTime.java``)."""
+    return with_password(SET_TIME, password, kkt_time(value))
+
+
+def set_date(password: int, value: date) -> bytes:
+    """22h "Программирование даты": ``pwd(sysadmin) DD MM YY`` (javapos ``command/SetDateCommand.java``).
+
+    The device then waits (mode 6) for 23h with the same date before the new date takes effect.
+    """
+    return with_password(SET_DATE, password, kkt_date(value))
+
+
+def confirm_date(password: int, value: date) -> bytes:
+    """23h "Подтверждение программирования даты": ``pwd(sysadmin) DD MM YY`` (javapos ``ConfirmDate.java``)."""
+    return with_password(CONFIRM_DATE, password, kkt_date(value))
 
 
 def print_line(password: int, text: str, flags: int = 0x02) -> bytes:

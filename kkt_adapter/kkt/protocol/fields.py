@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time
 
 from kkt_adapter.kkt.errors import ProtocolError
 
@@ -63,12 +63,12 @@ def read_fn_date(data: bytes, offset: int) -> date:
 
 
 def kkt_date(value: date) -> bytes:
-    """KKT date: ``DD MM YY``."""
+    """KKT date: ``DD MM YY`` (javapos ``CommandOutputStream.writeDateDMY``)."""
     return bytes([value.day, value.month, value.year % 100])
 
 
-def kkt_time(value: datetime) -> bytes:
-    """KKT time: ``HH MM SS``."""
+def kkt_time(value: datetime | time) -> bytes:
+    """KKT time: ``HH MM SS`` (javapos ``CommandOutputStream.writeTimeHMS``)."""
     return bytes([value.hour, value.minute, value.second])
 
 
