@@ -1,7 +1,7 @@
 """``/v1/devices``: cached device status (no token), and operator actions behind the admin token.
 
 The routes find the pipeline in ``services.extras["pipeline"]``
-(:class:`kkt_adapter.pipeline.pipeline.Pipeline`). ``GET /v1/devices`` answers from the workers'
+(:class:`kkt_adapter.pipeline.service.Pipeline`). ``GET /v1/devices`` answers from the workers'
 caches and never waits on a serial port. Each admin action is queued to the device's worker (run
 between receipts, never beside one), awaited, and written to the audit log with its outcome; that
 includes ``GET …/fn-documents``, which reads the FN archive for ``kkt-adapter reconcile``.
@@ -17,7 +17,7 @@ from kkt_adapter.api.deps import Services, get_services, require_admin
 from kkt_adapter.api.errors import ApiError, FieldError, error_responses
 from kkt_adapter.kkt.errors import DeviceError, KktError
 from kkt_adapter.pipeline.commands import MAX_READ_DOCUMENTS, Action, DeviceUnavailable
-from kkt_adapter.pipeline.pipeline import Pipeline
+from kkt_adapter.pipeline.service import Pipeline
 
 router = APIRouter(tags=["devices"], responses=error_responses(401, 403, 404, 409, 503))
 ACTION_TIMEOUT_S = 120.0

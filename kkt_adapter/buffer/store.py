@@ -11,7 +11,7 @@ import asyncio
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,15 +23,12 @@ from kkt_adapter.buffer.events import Event
 from kkt_adapter.buffer.records import FiscalRecord, StoredReceipt, ts
 from kkt_adapter.buffer.states import ReceiptState
 from kkt_adapter.buffer.writer import Tx, Writer
+from kkt_adapter.clock import utc_now
 from kkt_adapter.receipts.model import ReceiptIn, TaxSystem
 
 T = TypeVar("T")
 S = ReceiptState
 Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class Store:

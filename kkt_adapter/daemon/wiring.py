@@ -13,7 +13,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -24,8 +24,10 @@ from kkt_adapter.api import routes_devices, routes_sync
 from kkt_adapter.api.app import create_app
 from kkt_adapter.api.deps import Services
 from kkt_adapter.buffer.store import Store
+from kkt_adapter.clock import utc_now
 from kkt_adapter.config.secrets import load_secret
 from kkt_adapter.config.settings import Settings
+from kkt_adapter.daemon.devices import shtrih_driver
 from kkt_adapter.daemon.health_feed import HealthFeed
 from kkt_adapter.ops import metrics
 from kkt_adapter.ops.backup_job import nightly_backup
@@ -35,14 +37,10 @@ from kkt_adapter.ops.notify import Notifier, run_status, run_watchdog
 from kkt_adapter.ops.page import page_router
 from kkt_adapter.ops.problem import DEFAULT_LIMITS
 from kkt_adapter.ops.snapshot_cache import SnapshotCache, run_buffer_refresher
-from kkt_adapter.pipeline.pipeline import Pipeline
+from kkt_adapter.pipeline.service import Pipeline
 from kkt_adapter.sync.service import OFD_TOKEN_ENV, SyncService
 
 log = logging.getLogger("kkt_adapter.daemon")
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 async def open_store(settings: Settings) -> Store:
@@ -127,6 +125,7 @@ def build_app(settings: Settings) -> FastAPI:
             settings,
             store,
             utc_now,
+            driver_factory=shtrih_driver,
             observe_fiscalization=metrics.observe_fiscalization,
             device_error=metrics.device_error,
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from kkt_adapter.kkt.errors import DeviceError, KktError, OutcomeUnknown, ProtocolError
+from kkt_adapter.kkt.errors import DeviceError, KktError, NotSupported, OutcomeUnknown, ProtocolError
 from kkt_adapter.kkt.link import SerialLink
 from kkt_adapter.kkt.link_config import LinkPolicy
 from kkt_adapter.kkt.protocol import answers, commands
@@ -31,7 +31,7 @@ from kkt_adapter.kkt.types import (
 from kkt_adapter.receipts.model import ReceiptIn, TaxSystem
 
 if TYPE_CHECKING:
-    from kkt_adapter.kkt.types import KktDevice
+    from kkt_adapter.kkt.device import KktDevice
 
 TAG_CUSTOMER_CONTACT = 1008
 TAG_CASHIER_NAME = 1021
@@ -258,11 +258,27 @@ class ShtrihDriver:
         :class:`ProtocolError` before anything is sent if the ticket is not 1…64 printable ASCII
         characters; the FN's refusal (unknown or already confirmed document) as a :class:`DeviceError`.
         """
-        answer = commands.ofd_answer_container(fd_number, ticket)
+        self.write_ofd_answer(commands.ofd_answer_container(fd_number, ticket))
+
+    def write_ofd_answer(self, answer: bytes) -> None:
+        """FF32 with the total length, then FF33 blocks: ``answer`` into the FN unchanged.
+
+        The FN's refusal raises :class:`DeviceError` (``DeviceRejected`` for a refused content).
+        """
         begin = commands.ofd_answer_begin(self.password_admin, len(answer))
         block_size = answers.decode_ofd_answer_begin(self._call(begin))
         for offset, chunk in commands.ofd_answer_blocks(answer, block_size):
             self._call(commands.ofd_answer_block(self.password_admin, offset, chunk))
+
+    def read_ofd_message(self) -> bytes | None:
+        """FF30/FF31 (not implemented yet: the relay issue adds it)."""
+        raise NotSupported("FF30/FF31 (read the FN's OFD message) is not implemented by this driver yet")
+
+    # --- clock -------------------------------------------------------------------------------------
+
+    def set_datetime(self, dt: datetime) -> None:
+        """22h/21h/23h (not implemented yet: the wire issue adds it)."""
+        raise NotSupported(f"setting the device clock (to {dt:%Y-%m-%d %H:%M:%S}) is not implemented yet")
 
 
 if TYPE_CHECKING:

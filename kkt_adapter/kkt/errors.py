@@ -1,4 +1,4 @@
-"""The KKT error tree. Every failure of the serial link or of the device ends in one of these.
+"""The KKT error tree, for every device family. Every failure of the link or of the device ends in one of these.
 
 ::
 
@@ -9,10 +9,12 @@
     ├── ProtocolError             a malformed or unexpected answer (after the link's retries)
     ├── DeviceError               the device answered with a non-zero error code (.code, .command)
     │   ├── DeviceStateError      a state the cashier/operator must fix: paper, shift > 24 h, FN blocked,
-    │   │                         waiting for "continue printing", busy beyond retries; retry later
+    │   │   │                     waiting for "continue printing", busy beyond retries; retry later
+    │   │   └── FnOfdBlocked      the FN stops signing until its OFD queue drains (30 days / storage full)
     │   └── DeviceRejected        the device refused the content (bad parameters): do not retry
-    └── OutcomeUnknown            anything but a clean answer after the close-receipt frame was sent
-                                  (.cause = the error above it): the FN may have signed; ask the FN
+    ├── OutcomeUnknown            anything but a clean answer after the close-receipt frame was sent
+    │                             (.cause = the error above it): the FN may have signed; ask the FN
+    └── NotSupported              the device family (or its firmware) lacks the operation: do not retry
 
 A ``DeviceError`` proves the command was *not* executed only where the device says so; the pipeline
 still treats any error on the close-receipt command as "outcome unknown" and asks the FN.
@@ -55,6 +57,11 @@ class DeviceStateError(DeviceError):
     """The device cannot do it now (paper, shift, FN block, busy): fix the state, then retry."""
 
 
+class FnOfdBlocked(DeviceStateError):
+    """The FN refuses to sign: its oldest unsent document is too old or its storage is full. Relay the
+    FN's OFD queue (tickets into the FN), then retry."""
+
+
 class DeviceRejected(DeviceError):
     """The device refused the content of the request: retrying the same request cannot succeed."""
 
@@ -70,3 +77,7 @@ class OutcomeUnknown(KktError):
     def __init__(self, cause: KktError) -> None:
         super().__init__(f"receipt outcome unknown after close: {cause}")
         self.cause = cause
+
+
+class NotSupported(KktError):
+    """The device family (or this device's firmware) does not implement the operation."""

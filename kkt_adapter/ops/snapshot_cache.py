@@ -14,17 +14,14 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
+from kkt_adapter.clock import utc_now
 from kkt_adapter.ops.snapshot import BufferSnapshot, DeviceSnapshot, OfdSnapshot, Snapshot
 
 log = logging.getLogger(__name__)
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class BufferSource(Protocol):
@@ -39,7 +36,7 @@ class BufferSource(Protocol):
 class SnapshotCache:
     """The latest known state of every component; all methods are cheap and never block."""
 
-    def __init__(self, wall: Callable[[], datetime] = _utc_now, mono: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, wall: Callable[[], datetime] = utc_now, mono: Callable[[], float] = time.monotonic) -> None:
         self._wall = wall
         self._mono = mono
         self.buffer = BufferSnapshot()

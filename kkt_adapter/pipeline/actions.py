@@ -10,8 +10,9 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from kkt_adapter.kkt.device import KktDevice
 from kkt_adapter.kkt.errors import DeviceRejected
-from kkt_adapter.kkt.types import FnDocument, KktDevice
+from kkt_adapter.kkt.types import FnDocument
 from kkt_adapter.pipeline import watch
 from kkt_adapter.pipeline.commands import MAX_READ_DOCUMENTS, Action
 from kkt_adapter.pipeline.context import DeviceContext

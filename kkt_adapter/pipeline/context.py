@@ -20,8 +20,9 @@ from kkt_adapter.buffer.records import StoredReceipt
 from kkt_adapter.buffer.states import ReceiptState
 from kkt_adapter.buffer.store import Store
 from kkt_adapter.config.settings import DeviceSettings, ShiftSettings
+from kkt_adapter.kkt.device import KktDevice
 from kkt_adapter.kkt.errors import KktError
-from kkt_adapter.kkt.types import DeviceStatus, FnStatus, KktDevice, Mode
+from kkt_adapter.kkt.types import DeviceStatus, FnStatus, Mode
 from kkt_adapter.pipeline.cache import DeviceCache
 from kkt_adapter.pipeline.policy import device_time
 

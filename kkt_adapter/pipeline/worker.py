@@ -28,12 +28,12 @@ from kkt_adapter.kkt.errors import (
     DeviceError,
     DeviceRejected,
     DeviceStateError,
+    FnOfdBlocked,
     KktError,
     LinkError,
     OutcomeUnknown,
     ProtocolError,
 )
-from kkt_adapter.kkt.protocol.errors_table import OFD_BACKLOG_BLOCK
 from kkt_adapter.kkt.types import DeviceStatus, Mode, SubMode
 from kkt_adapter.pipeline import actions, ticket_relay, watch
 from kkt_adapter.pipeline.commands import Action, Command, DeviceUnavailable
@@ -114,7 +114,7 @@ class DeviceWorker:
         self._fail_commands("the worker stopped")
 
     def _device_error(self, exc: DeviceError) -> None:
-        if exc.code in OFD_BACKLOG_BLOCK:
+        if isinstance(exc, FnOfdBlocked):
             self.ctx.cache.fn_blocked = True
         self.ctx.note_error(exc.text, exc.code)
 

@@ -27,12 +27,13 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
 
 from kkt_adapter.buffer.records import StoredReceipt
+from kkt_adapter.clock import utc_now
 from kkt_adapter.ofd.build import NotFiscalizedError, build_document
 from kkt_adapter.ofd.contract import OfdDocument
 from kkt_adapter.ofd.outcome import Delivered, Outcome, Permanent, RetryLater
@@ -44,11 +45,6 @@ from kkt_adapter.sync.ports import PAUSE_SETTING, SyncStore
 log = logging.getLogger(__name__)
 
 Submit = Callable[[OfdDocument], Awaitable[Outcome]]
-
-
-def utc_now() -> datetime:
-    """The wall clock, aware UTC."""
-    return datetime.now(UTC)
 
 
 @dataclass

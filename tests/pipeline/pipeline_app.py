@@ -16,9 +16,10 @@ from pydantic import SecretStr
 from kkt_adapter.api import routes_devices
 from kkt_adapter.api.app import create_app
 from kkt_adapter.api.deps import Services
-from kkt_adapter.buffer.store import Store, utc_now
+from kkt_adapter.buffer.store import Store
+from kkt_adapter.clock import utc_now
 from kkt_adapter.config.settings import Settings
-from kkt_adapter.pipeline.pipeline import DriverFactory, Pipeline
+from kkt_adapter.pipeline.service import DriverFactory, Pipeline
 
 ADMIN_TOKEN = "admin-secret-token"
 

@@ -13,14 +13,15 @@ from typing import Any
 
 from kkt_adapter.buffer.records import StoredReceipt
 from kkt_adapter.buffer.states import ReceiptState
-from kkt_adapter.buffer.store import Store, utc_now
+from kkt_adapter.buffer.store import Store
+from kkt_adapter.clock import utc_now
 from kkt_adapter.config.settings import BufferSettings, DeviceSettings, OpsSettings, Settings, ShiftSettings
 from kkt_adapter.emulator.emulator import Emulator
 from kkt_adapter.emulator.state import DeviceConfig, FnDocument
+from kkt_adapter.kkt.device import KktDevice
 from kkt_adapter.kkt.driver import ShtrihDriver
 from kkt_adapter.kkt.link_config import LinkPolicy
-from kkt_adapter.kkt.types import KktDevice
-from kkt_adapter.pipeline.pipeline import Pipeline
+from kkt_adapter.pipeline.service import Pipeline
 from kkt_adapter.receipts.model import ReceiptIn, TaxSystem
 
 FAST = LinkPolicy(

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from pipeline_app import build
 
 from kkt_adapter.config import load_settings
-from kkt_adapter.pipeline.pipeline import shtrih_driver
+from kkt_adapter.daemon.devices import shtrih_driver
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -9,7 +9,8 @@ from pathlib import Path
 from pipeline_rig import all_in, close_rig, fast_driver, make_emulator, open_rig, sale, wait_until
 
 from kkt_adapter.buffer.states import ReceiptState
-from kkt_adapter.buffer.store import Store, utc_now
+from kkt_adapter.buffer.store import Store
+from kkt_adapter.clock import utc_now
 from kkt_adapter.config.settings import DeviceSettings, ShiftSettings
 from kkt_adapter.kkt.driver import ShtrihDriver
 from kkt_adapter.pipeline.context import DeviceContext, Hooks, look_ahead

@@ -13,7 +13,7 @@ from kkt_adapter.emulator.emulator import Emulator
 from kkt_adapter.kkt.driver import ShtrihDriver
 from kkt_adapter.kkt.protocol import receipt as codec
 from kkt_adapter.kkt.types import Mode
-from kkt_adapter.pipeline.pipeline import Pipeline
+from kkt_adapter.pipeline.service import Pipeline
 from kkt_adapter.receipts.model import TaxSystem
 
 DONE = frozenset({ReceiptState.FISCALIZED})

@@ -9,7 +9,7 @@ from pathlib import Path
 from pipeline_rig import all_in, close_rig, open_rig, sale, wait_until
 
 from kkt_adapter.buffer.states import ReceiptState
-from kkt_adapter.buffer.store import utc_now
+from kkt_adapter.clock import utc_now
 
 DONE = frozenset({ReceiptState.FISCALIZED})
 SHIFT_OPEN, RECEIPT, SHIFT_CLOSE = 2, 3, 5

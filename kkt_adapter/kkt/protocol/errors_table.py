@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from kkt_adapter.kkt.errors import DeviceError, DeviceRejected, DeviceStateError
+from kkt_adapter.kkt.errors import DeviceError, DeviceRejected, DeviceStateError, FnOfdBlocked
 
 OK = 0x00
 FN_BAD_FORMAT = 0x01
@@ -117,5 +117,7 @@ def describe(code: int) -> ErrorInfo:
 def device_error(command: int, code: int) -> DeviceError:
     """The exception for ``command`` answered with ``code`` (non-zero), of the class the table says."""
     info = describe(code)
-    cls = DeviceRejected if info.kind is ErrorKind.REJECTED else DeviceStateError
+    cls: type[DeviceError] = DeviceRejected if info.kind is ErrorKind.REJECTED else DeviceStateError
+    if code in OFD_BACKLOG_BLOCK:
+        cls = FnOfdBlocked
     return cls(command, code, f"{info.ru} ({info.en})")

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,10 +19,9 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from kkt_adapter.buffer.store import Store
+from kkt_adapter.clock import utc_now
 from kkt_adapter.config.settings import DeviceSettings, Settings
-from kkt_adapter.kkt.driver import ShtrihDriver
-from kkt_adapter.kkt.link_config import LinkPolicy
-from kkt_adapter.kkt.types import KktDevice
+from kkt_adapter.kkt.device import KktDevice
 from kkt_adapter.ops.snapshot import DeviceSnapshot
 from kkt_adapter.pipeline.cache import DeviceCache, intake_refusal, to_health
 from kkt_adapter.pipeline.commands import Action, DeviceUnavailable
@@ -35,40 +34,17 @@ DriverFactory = Callable[[DeviceSettings], KktDevice]
 GRACEFUL_STOP_S = 60.0
 
 
-def link_policy(answer_timeout_s: float) -> LinkPolicy:
-    """The link policy for a device whose slowest command answers within ``answer_timeout_s``."""
-    base = LinkPolicy()
-    return LinkPolicy(
-        answer_default_s=min(base.answer_default_s, answer_timeout_s),
-        answer_timeouts_s={code: min(s, answer_timeout_s) for code, s in base.answer_timeouts_s.items()},
-    )
-
-
-def shtrih_driver(device: DeviceSettings) -> KktDevice:
-    """The real driver for a configured device (the default driver factory)."""
-    return ShtrihDriver(
-        device.port,
-        device.baudrate,
-        password_cashier=device.cashier_password,
-        password_admin=device.admin_password,
-        policy=link_policy(device.answer_timeout_s),
-    )
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class Pipeline:
-    """All device workers. Hooks may be given here or assigned to :attr:`hooks` before :meth:`start`."""
+    """All device workers. ``driver_factory`` makes each device's :class:`KktDevice` (the pipeline knows no
+    device family). Hooks may be given here or assigned to :attr:`hooks` before :meth:`start`."""
 
     def __init__(
         self,
         settings: Settings,
         store: Store,
         clock: Callable[[], datetime] = utc_now,
-        driver_factory: DriverFactory = shtrih_driver,
         *,
+        driver_factory: DriverFactory,
         on_fiscalized: Callable[[], None] | None = None,
         observe_fiscalization: Callable[[float], None] | None = None,
         device_error: Callable[[str, str], None] | None = None,
