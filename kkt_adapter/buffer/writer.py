@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import queue
 import shutil
 import sqlite3
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -27,6 +28,7 @@ from kkt_adapter.buffer.errors import StorageUnavailable
 from kkt_adapter.buffer.states import PENDING
 
 T = TypeVar("T")
+_log = logging.getLogger(__name__)
 _STOP = object()
 
 
@@ -142,15 +144,14 @@ class Writer:
         self._conn.close()
 
     def _recover(self, batch: list[_Op[Any]], exc: Exception) -> None:
-        """After an unexpected error in a group: fail its unresolved futures, roll back, keep serving."""
+        """After an unexpected error before a group's commit: roll back, fail its unresolved futures, keep serving."""
         error = StorageUnavailable(f"the database cannot be written ({exc}): nothing was saved; check the disk")
         self.last_error = str(error)
         with contextlib.suppress(sqlite3.Error):
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
         for op in batch:
-            if not op.future.done():
-                op.future.set_exception(error)
+            _settle(op.future, error)
 
     def _disk_low(self) -> bool:
         if self._min_free_bytes <= 0:
@@ -161,6 +162,11 @@ class Writer:
             return False
 
     def _run_batch(self, batch: list[_Op[Any]]) -> None:
+        # A caller that cancelled before its group started is dropped; from here on a future cannot be
+        # cancelled any more, so what each caller is told is exactly what the commit decided.
+        batch = [op for op in batch if op.future.set_running_or_notify_cancel()]
+        if not batch:
+            return
         if self._disk_low():
             low = StorageUnavailable("the disk is almost full: new receipts are refused; free some space")
             for op in [op for op in batch if op.intake]:
@@ -179,10 +185,15 @@ class Writer:
             self._fail_all(batch, storage_error(exc))
             return
         tx = Tx(self._conn, head, self.pending, self.capacity)
-        outcomes = [self._run_one(tx, op) for op in batch]
-        if not self._conn.in_transaction:  # SQLite rolled the whole transaction back (disk full, I/O)
-            self._fail_all(batch, StorageUnavailable("the database rejected the write; nothing was saved"))
-            return
+        outcomes: list[tuple[bool, Any]] = []
+        for op in batch:
+            outcomes.append(self._run_one(tx, op))
+            if not self._conn.in_transaction:
+                # SQLite rolled the whole transaction back (disk full, I/O error). Running the next operation
+                # now would open a fresh implicit transaction under its savepoint and commit it alone, chained
+                # to an event that no longer exists: stop here and tell every caller the truth.
+                self._fail_all(batch, StorageUnavailable("the database rejected the write; nothing was saved"))
+                return
         try:
             self._conn.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -197,9 +208,13 @@ class Writer:
             else:
                 op.future.set_exception(value)
         if tx.changed and self._on_commit is not None:
-            self._on_commit(tx.changed)
+            try:
+                self._on_commit(tx.changed)
+            except Exception:  # the group is committed and told so: a listener's bug is not a storage failure
+                _log.exception("a commit listener failed; the committed group stands")
 
     def _run_one(self, tx: Tx, op: _Op[Any]) -> tuple[bool, Any]:
+        """Run one operation under its savepoint; its failure undoes only its own writes and bookkeeping."""
         saved = (tx.chain_hash, tx.pending, set(tx.changed))
         try:
             self._conn.execute("SAVEPOINT op")
@@ -216,4 +231,10 @@ class Writer:
     def _fail_all(self, batch: list[_Op[Any]], error: StorageUnavailable) -> None:
         self.last_error = str(error)
         for op in batch:
-            op.future.set_exception(error)
+            _settle(op.future, error)
+
+
+def _settle(future: Future[Any], error: Exception) -> None:
+    """Fail ``future`` unless it already holds an outcome (idempotent)."""
+    with contextlib.suppress(InvalidStateError):
+        future.set_exception(error)
