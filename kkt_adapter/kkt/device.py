@@ -120,5 +120,5 @@ class KktDevice(Protocol):
 
     # --- clock -------------------------------------------------------------------------------------
 
-    def set_datetime(self, dt: datetime) -> None:
-        """Set the device's clock to the naive local date-time ``dt`` (only with the shift closed)."""
+    def set_datetime(self, value: datetime) -> None:
+        """Set the device's clock to the naive local date-time ``value`` (only with the shift closed)."""

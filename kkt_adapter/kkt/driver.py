@@ -274,12 +274,6 @@ class ShtrihDriver:
         """FF30/FF31 (not implemented yet: the relay issue adds it)."""
         raise NotSupported("FF30/FF31 (read the FN's OFD message) is not implemented by this driver yet")
 
-    # --- clock -------------------------------------------------------------------------------------
-
-    def set_datetime(self, dt: datetime) -> None:
-        """22h/21h/23h (not implemented yet: the wire issue adds it)."""
-        raise NotSupported(f"setting the device clock (to {dt:%Y-%m-%d %H:%M:%S}) is not implemented yet")
-
 
 if TYPE_CHECKING:
     _CONFORMS: type[KktDevice] = ShtrihDriver  # mypy proves the driver implements the interface
