@@ -13,10 +13,9 @@ is the answer to the FF33 that completed it; the started answer is then discarde
 from __future__ import annotations
 
 from kkt_adapter.emulator.model import Device, OfdAnswerBuffer
-from kkt_adapter.emulator.wire import CommandError, Params
-from kkt_adapter.kkt.protocol.commands import OFD_TICKET_MAX_BYTES
-from kkt_adapter.kkt.protocol.errors_table import FN_BAD_FORMAT, FN_NO_DATA, FN_WRONG_STATE
+from kkt_adapter.emulator.wire import FN_BAD_FORMAT, FN_NO_DATA, FN_WRONG_STATE, CommandError, Params
 
+OFD_TICKET_MAX_BYTES = 64  # our container's ticket id: 1…64 printable ASCII bytes (docs/ofd-api.md)
 BLOCK_SIZE = 32  # the FF32 answer: small, so a ticket of more than 28 characters takes several FF33 blocks
 FD_BYTES = 4
 MAX_ANSWER = FD_BYTES + OFD_TICKET_MAX_BYTES

@@ -9,8 +9,10 @@ signing" fault if armed (answer 0x6B, document already signed).
 from __future__ import annotations
 
 from kkt_adapter.emulator import fn
+from kkt_adapter.emulator.layout import fn_datetime, le, money
 from kkt_adapter.emulator.model import Device
 from kkt_adapter.emulator.state import DOC_RECEIPT, FnDocument, OpenReceipt, ReceiptLine
+from kkt_adapter.emulator.tax_table import VALID_TAX_BYTES
 from kkt_adapter.emulator.wire import (
     E_BAD_PARAMS,
     E_NO_CASH,
@@ -23,8 +25,6 @@ from kkt_adapter.emulator.wire import (
     Params,
     decode_text,
 )
-from kkt_adapter.kkt.protocol.fields import fn_datetime, money, u_le
-from kkt_adapter.kkt.protocol.tax import VALID_TAX_BYTES
 
 # receipt type (8Dh: 0 sale, 1 purchase, 2 sale return, 3 purchase return) → tag 1054, and back
 TAG_1054 = {0: 1, 1: 3, 2: 2, 3: 4}
@@ -150,7 +150,7 @@ def close_v2(dev: Device, params: Params) -> bytes:
     params.rest()
     dev.need(tax_system & ~0x3F == 0 and tax_system & (tax_system - 1) == 0)
     change, doc = _close(dev, payments, rounding)
-    return money(change) + u_le(doc.fd_number, 4) + u_le(doc.fiscal_sign, 4) + fn_datetime(doc.at)
+    return money(change) + le(doc.fd_number, 4) + le(doc.fiscal_sign, 4) + fn_datetime(doc.at)
 
 
 def cancel_receipt(dev: Device, _p: Params) -> bytes:

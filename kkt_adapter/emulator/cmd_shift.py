@@ -8,10 +8,10 @@ still close its shift); every other document-creating FN command is refused.
 from __future__ import annotations
 
 from kkt_adapter.emulator import fn
+from kkt_adapter.emulator.layout import fn_date, le
 from kkt_adapter.emulator.model import Device
 from kkt_adapter.emulator.state import DOC_SETTLEMENT_REPORT, DOC_SHIFT_CLOSE, DOC_SHIFT_OPEN
 from kkt_adapter.emulator.wire import E_NO_CASH, E_NO_PAPER, E_SHIFT_24H, CommandError, Params
-from kkt_adapter.kkt.protocol.fields import fn_date, u_le
 
 
 def open_shift(dev: Device, _p: Params) -> bytes:
@@ -104,7 +104,7 @@ def _cash(dev: Device, params: Params, sign: int) -> bytes:
     dev.state.kkt_doc_no += 1
     dev.touch()
     dev.printed(6)
-    return bytes([dev.operator]) + u_le(dev.state.kkt_doc_no & 0xFFFF, 2)
+    return bytes([dev.operator]) + le(dev.state.kkt_doc_no & 0xFFFF, 2)
 
 
 def cash_in(dev: Device, params: Params) -> bytes:
@@ -135,4 +135,4 @@ def settlement_report(dev: Device, _p: Params) -> bytes:
     st.kkt_doc_no += 1
     dev.touch()
     dev.printed(10)
-    return u_le(doc.fd_number, 4) + u_le(doc.fiscal_sign, 4) + u_le(len(queue), 4) + first
+    return le(doc.fd_number, 4) + le(doc.fiscal_sign, 4) + le(len(queue), 4) + first

@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import date
 
 from kkt_adapter.emulator import fn
+from kkt_adapter.emulator.layout import fn_date, fn_datetime, kkt_date, kkt_time, le, money
 from kkt_adapter.emulator.model import Device
 from kkt_adapter.emulator.state import DOC_RECEIPT, DOC_SHIFT_CLOSE, DOC_SHIFT_OPEN, FnDocument
 from kkt_adapter.emulator.wire import FN_NO_DATA, CommandError, Params
-from kkt_adapter.kkt.protocol.fields import fn_date, fn_datetime, kkt_date, kkt_time, money, u_le
 
 MODEL_NAME = "ШТРИХ-М-01Ф"
 FIRMWARE = b"C3"  # "C.3"
@@ -31,7 +31,7 @@ def short_status(dev: Device, _p: Params) -> bytes:
     ops = len(dev.state.receipt.lines) if dev.state.receipt else 0
     return (
         bytes([dev.operator])
-        + u_le(dev.flags(), 2)
+        + le(dev.flags(), 2)
         + bytes([dev.mode_byte(), int(dev.sub_mode()), ops & 0xFF, 0x9C, 0x51, 0, 0, ops >> 8])
         + b"\x00" * 3
     )
@@ -45,23 +45,23 @@ def full_status(dev: Device, _p: Params) -> bytes:
     return (
         bytes([dev.operator])
         + FIRMWARE
-        + u_le(FIRMWARE_BUILD, 2)
+        + le(FIRMWARE_BUILD, 2)
         + kkt_date(FIRMWARE_DATE)
         + bytes([1])
-        + u_le(st.kkt_doc_no & 0xFFFF, 2)
-        + u_le(dev.flags(), 2)
+        + le(st.kkt_doc_no & 0xFFFF, 2)
+        + le(dev.flags(), 2)
         + bytes([dev.mode_byte(), int(dev.sub_mode()), 0])
         + FIRMWARE
-        + u_le(FIRMWARE_BUILD, 2)
+        + le(FIRMWARE_BUILD, 2)
         + kkt_date(FIRMWARE_DATE)
         + kkt_date(dev.now.date())
         + kkt_time(dev.now)
         + bytes([fm_flags])
-        + u_le(st.config.kkt_serial, 4)
-        + u_le(max(last_closed, 0), 2)
-        + u_le(2000, 2)
+        + le(st.config.kkt_serial, 4)
+        + le(max(last_closed, 0), 2)
+        + le(2000, 2)
         + bytes([1, 11])
-        + u_le(int(st.config.inn), 6)
+        + le(int(st.config.inn), 6)
     )
 
 
@@ -74,7 +74,7 @@ def fn_status(dev: Device, _p: Params) -> bytes:
         + bytes([fn.warning_bits(st, dev.now)])
         + fn_datetime(dev.now)
         + st.config.fn_serial.encode("ascii")
-        + u_le(st.last_fd, 4)
+        + le(st.last_fd, 4)
     )
 
 
@@ -97,8 +97,8 @@ def registration(dev: Device, _p: Params) -> bytes:
         + cfg.inn.ljust(12).encode("ascii")
         + cfg.registration_number.ljust(20).encode("ascii")
         + bytes([cfg.tax_systems, 0, 0])
-        + u_le(0, 4)
-        + u_le(0, 4)
+        + le(0, 4)
+        + le(0, 4)
     )
 
 
@@ -106,14 +106,14 @@ def exchange_status(dev: Device, _p: Params) -> bytes:
     """FF39: status bits (b1 = a message for the OFD is pending), count, first unsent FD and its date."""
     queue = dev.state.unconfirmed()
     if not queue:
-        return bytes([0, 0]) + u_le(0, 2) + u_le(0, 4) + NO_DATETIME
+        return bytes([0, 0]) + le(0, 2) + le(0, 4) + NO_DATETIME
     first = queue[0]
-    return bytes([0x02, 0]) + u_le(len(queue), 2) + u_le(first.fd_number, 4) + fn_datetime(first.at)
+    return bytes([0x02, 0]) + le(len(queue), 2) + le(first.fd_number, 4) + fn_datetime(first.at)
 
 
 def unconfirmed_count(dev: Device, _p: Params) -> bytes:
     """FF3F: number of documents without an OFD ticket."""
-    return u_le(len(dev.state.unconfirmed()), 2)
+    return le(len(dev.state.unconfirmed()), 2)
 
 
 def _archived(dev: Device, params: Params) -> FnDocument:
@@ -127,11 +127,11 @@ def find_document(dev: Device, params: Params) -> bytes:
     """FF0A: type, ticket flag, date-time, FD, sign; receipts add operation + 5-byte sum, shifts the shift no."""
     doc = _archived(dev, params)
     data = bytes([doc.doc_type, int(doc.ticket_received)]) + fn_datetime(doc.at)
-    data += u_le(doc.fd_number, 4) + u_le(doc.fiscal_sign, 4)
+    data += le(doc.fd_number, 4) + le(doc.fiscal_sign, 4)
     if doc.doc_type == DOC_RECEIPT:
         data += bytes([doc.operation or 0]) + money(doc.sum_kop or 0)
     elif doc.doc_type in (DOC_SHIFT_OPEN, DOC_SHIFT_CLOSE):
-        data += u_le(doc.shift_number, 2)
+        data += le(doc.shift_number, 2)
     return data
 
 
@@ -147,4 +147,4 @@ def shift_params(dev: Device, _p: Params) -> bytes:
     """FF40: shift open flag, shift number, number of the next receipt in the shift (0 when closed)."""
     st = dev.state
     receipt_no = st.receipts_in_shift + 1 if st.shift_open else 0
-    return bytes([int(st.shift_open)]) + u_le(st.shift_number, 2) + u_le(receipt_no, 2)
+    return bytes([int(st.shift_open)]) + le(st.shift_number, 2) + le(receipt_no, 2)

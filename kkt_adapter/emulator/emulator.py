@@ -19,15 +19,14 @@ from typing import Any
 from kkt_adapter.emulator import fn
 from kkt_adapter.emulator.commands import make_device
 from kkt_adapter.emulator.faults import Faults
+from kkt_adapter.emulator.framing import split_code
 from kkt_adapter.emulator.link import LinkLayer, Reply
+from kkt_adapter.emulator.modes import Mode, SubMode
 from kkt_adapter.emulator.port import PtyPort
 from kkt_adapter.emulator.snapshot import snapshot
 from kkt_adapter.emulator.state import DeviceConfig, FnDocument, load_state, new_state
 from kkt_adapter.emulator.statefile import StateFile
 from kkt_adapter.emulator.wire import E_BUSY
-from kkt_adapter.kkt.errors import ProtocolError
-from kkt_adapter.kkt.protocol.frame import code_bytes, command_code
-from kkt_adapter.kkt.types import Mode, SubMode
 
 _log = logging.getLogger(__name__)
 POLL_S = 0.02
@@ -148,7 +147,7 @@ class Emulator:
             faults = self.faults
             if faults.busy_commands > 0:
                 faults.busy_commands -= 1
-                return Reply(code_bytes(_safe_code(body)) + bytes([E_BUSY]))
+                return Reply(_code_of(body) + bytes([E_BUSY]))
             outcome = self._device.execute(body, self.now())
             if outcome.changed:
                 self._save()
@@ -312,8 +311,6 @@ class Emulator:
         return False
 
 
-def _safe_code(body: bytes) -> int:
-    try:
-        return command_code(body)
-    except ProtocolError:
-        return body[0] if body else 0
+def _code_of(body: bytes) -> bytes:
+    split = split_code(body)
+    return split[0] if split else body[:1]

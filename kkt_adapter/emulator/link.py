@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from kkt_adapter.kkt.protocol.frame import ACK, ENQ, NAK, STX, encode_frame, lrc
+from kkt_adapter.emulator.framing import ACK, ENQ, NAK, STX, frame, lrc
 
 SPIN_S = 0.0002  # see _sleep_until
 MERGE_MAX_S = 0.03  # the longest answer (wire time) sent in one write with its ACK: 257 bytes at 115200
@@ -146,9 +146,9 @@ class LinkLayer:
             self._absorb_enq()
             self._pending = None
             return
-        frame = encode_frame(reply.answer)
-        self._pending = frame
-        wire = frame[:-1] + bytes([frame[-1] ^ 0xFF]) if reply.corrupt_lrc else frame
+        framed = frame(reply.answer)
+        self._pending = framed
+        wire = framed[:-1] + bytes([framed[-1] ^ 0xFF]) if reply.corrupt_lrc else framed
         if reply.delay_s > 0 or per_byte * len(wire) > MERGE_MAX_S:
             self._send(bytes([ACK]), ack_start)
             self._send(wire, time.monotonic() + reply.delay_s, absorb_enq=True)

@@ -13,6 +13,8 @@ from datetime import date, datetime, timedelta
 
 from kkt_adapter.emulator import fn
 from kkt_adapter.emulator.faults import Faults
+from kkt_adapter.emulator.framing import code_value, split_code
+from kkt_adapter.emulator.modes import Mode, SubMode
 from kkt_adapter.emulator.state import EmulatorState
 from kkt_adapter.emulator.wire import (
     E_BAD_PARAMS,
@@ -28,9 +30,6 @@ from kkt_adapter.emulator.wire import (
     CommandError,
     Params,
 )
-from kkt_adapter.kkt.errors import ProtocolError
-from kkt_adapter.kkt.protocol.frame import code_bytes, command_code
-from kkt_adapter.kkt.types import Mode, SubMode
 
 SHIFT_LIMIT = timedelta(hours=24)
 CLOSE_COMMANDS = frozenset({0x85, 0xFF45})
@@ -75,11 +74,11 @@ class Device:
     def execute(self, body: bytes, now: datetime) -> Outcome:
         """Run one request body at device time ``now`` and build its answer."""
         self.now, self.operator, self._changed, self._printed = now, 0, False, 0
-        try:
-            code = command_code(body)
-        except ProtocolError:
+        split = split_code(body)
+        if split is None:
             return Outcome(bytes([body[0] if body else 0, E_NOT_SUPPORTED]), E_NOT_SUPPORTED, 0, False, False)
-        data = body[len(code_bytes(code)) :]
+        code_raw, data = split
+        code = code_value(code_raw)
         entry = self.handlers.get(code)
         try:
             if entry is None:
@@ -91,10 +90,10 @@ class Device:
                 if not access.allows(password):
                     raise CommandError(E_PASSWORD)
                 self.operator = password
-            answer = code_bytes(code) + b"\x00" + handler(self, params)
+            answer = code_raw + b"\x00" + handler(self, params)
             error = 0
         except CommandError as exc:
-            answer, error = code_bytes(code) + bytes([exc.code]), exc.code
+            answer, error = code_raw + bytes([exc.code]), exc.code
         return Outcome(answer, error, self._printed, self._changed, code in CLOSE_COMMANDS)
 
     # --- helpers for handlers -------------------------------------------------------------------

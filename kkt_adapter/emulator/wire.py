@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from enum import Enum
 
-from kkt_adapter.kkt.protocol.fields import NOT_GIVEN_5
+from kkt_adapter.emulator.layout import NOT_GIVEN
 
+FN_BAD_FORMAT = 0x01
+FN_WRONG_STATE = 0x02
 FN_NO_DATA = 0x08
 E_BAD_PARAMS = 0x33
 E_NOT_SUPPORTED = 0x37
@@ -75,7 +77,7 @@ class Params:
     def money_or_none(self) -> int | None:
         """A 5-byte money field; ``FF×5`` (not given) reads as None."""
         raw = self.take(5)
-        return None if raw == NOT_GIVEN_5 else int.from_bytes(raw, "little")
+        return None if raw == NOT_GIVEN else int.from_bytes(raw, "little")
 
     def rest(self) -> bytes:
         """Everything not read yet (a text tail of any length, possibly empty)."""

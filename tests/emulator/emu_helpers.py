@@ -12,9 +12,34 @@ from kkt_adapter.emulator.commands import make_device
 from kkt_adapter.emulator.faults import Faults
 from kkt_adapter.emulator.model import Device
 from kkt_adapter.emulator.state import DeviceConfig, new_state
-from kkt_adapter.kkt.protocol.frame import code_bytes, encode_frame
 
 T0 = datetime(2026, 3, 2, 9, 0)
+
+
+# The tests' own frame codec (ПротоколККТ 2.0 «Общие положения»), shared with neither the client nor the emulator.
+def code_bytes(cmd: int) -> bytes:
+    """Wire bytes of a command code: one byte, or ``FF xx`` for the FN commands."""
+    return cmd.to_bytes(2 if cmd > 0xFF else 1, "big")
+
+
+def _xor(data: bytes) -> int:
+    out = 0
+    for byte in data:
+        out ^= byte
+    return out
+
+
+def encode_frame(body: bytes) -> bytes:
+    """``STX LEN BODY LRC`` with LRC = XOR of LEN and the body."""
+    head = bytes([len(body)]) + body
+    return b"\x02" + head + bytes([_xor(head)])
+
+
+def decode_frame(frame: bytes) -> bytes:
+    """The body of a well-formed frame (ValueError on a bad STX, length or LRC)."""
+    if frame[0] != 0x02 or frame[1] != len(frame) - 3 or _xor(frame[1:-1]) != frame[-1]:
+        raise ValueError(f"bad frame {frame.hex(' ')}")
+    return frame[2:-1]
 
 
 def new_device(now: datetime = T0, faults: Faults | None = None) -> Device:

@@ -13,11 +13,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from emu_helpers import RawClient, ff45, ff46, request
+from emu_helpers import RawClient, decode_frame, ff45, ff46, request
 
 from kkt_adapter.emulator import Emulator
 from kkt_adapter.emulator.control import ControlServer
-from kkt_adapter.kkt.protocol.frame import decode_frame
 
 pytestmark = pytest.mark.timeout(30)
 

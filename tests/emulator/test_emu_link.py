@@ -7,10 +7,9 @@ import termios
 import time
 from pathlib import Path
 
-from emu_helpers import RawClient, ff45, ff46, request
+from emu_helpers import RawClient, decode_frame, encode_frame, ff45, ff46, request
 
 from kkt_adapter.emulator import Emulator
-from kkt_adapter.kkt.protocol.frame import decode_frame, encode_frame
 
 STATUS = request(0x10, password=1)
 ENQ, ACK, NAK = b"\x05", b"\x06", b"\x15"

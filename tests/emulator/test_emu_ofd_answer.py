@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from emu_helpers import T0, RawClient, new_device, request, run
+from emu_helpers import T0, RawClient, decode_frame, new_device, request, run
 
 from kkt_adapter.emulator import Emulator
 from kkt_adapter.emulator.model import Device
 from kkt_adapter.emulator.state import load_state
-from kkt_adapter.kkt.protocol.frame import decode_frame
 
 FN_BAD_FORMAT, FN_WRONG_STATE, FN_NO_DATA = 0x01, 0x02, 0x08
 

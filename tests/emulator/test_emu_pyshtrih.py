@@ -12,10 +12,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from emu_helpers import ff45, ff46
+from emu_helpers import encode_frame, ff45, ff46
 
 from kkt_adapter.emulator import Emulator
-from kkt_adapter.kkt.protocol.frame import encode_frame
 
 for _name in ("Mapping", "Iterable"):  # unilog 2.0.0 still uses the pre-3.10 aliases
     setattr(collections, _name, getattr(collections.abc, _name))

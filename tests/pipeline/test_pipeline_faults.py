@@ -122,7 +122,7 @@ def test_paper_out_after_signing_is_fiscalized_once_and_finished(tmp_path: Path)
                 return fresh is not None and not fresh.print_incomplete
 
             await wait_until(printed, 10, "paper copy finished")
-            assert emu.sub_mode is SubMode.PAPER_OK
+            assert emu.sub_mode == SubMode.PAPER_OK
         finally:
             await close_rig(rig)
 

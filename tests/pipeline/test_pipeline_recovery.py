@@ -44,7 +44,7 @@ def _recover(tmp_path: Path, close_sent: bool) -> None:
     async def scenario() -> None:
         with make_emulator(tmp_path, "kkt1") as emu:
             store = await _crashed_mid_print(tmp_path, emu, close_sent)
-            assert (emu.mode is Mode.OPEN_DOCUMENT) is not close_sent
+            assert (emu.mode == Mode.OPEN_DOCUMENT) is not close_sent
             settings = settings_for({"kkt1": emu.link_path}, tmp_path / "buffer.db")
             pipeline = Pipeline(settings, store, driver_factory=fast_driver)
             await pipeline.start()
