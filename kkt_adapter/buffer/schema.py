@@ -79,6 +79,34 @@ MIGRATIONS: list[str] = [
     CREATE INDEX receipts_sync_due
         ON receipts(state, max(coalesce(next_attempt_at, ''), coalesce(lease_until, '')));
     """,
+    # 4: the OFD outbox (``buffer/outbox.py``): one row per FN document relayed through the host, keyed
+    # by (fn_serial, fd_number); the FN's message and the OFD's answer stored unchanged as blobs.
+    """
+    CREATE TABLE outbox (
+        fn_serial TEXT NOT NULL,
+        fd_number INTEGER NOT NULL,
+        device_id TEXT NOT NULL,
+        doc_type INTEGER NOT NULL,
+        message BLOB NOT NULL,
+        state TEXT NOT NULL,
+        read_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT,
+        lease_until TEXT,
+        last_error TEXT,
+        answer BLOB,
+        answered_at TEXT,
+        written_at TEXT,
+        refuse_code INTEGER,
+        refuse_reason TEXT,
+        dead_reason TEXT,
+        dead_acked INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (fn_serial, fd_number)
+    );
+    CREATE INDEX outbox_by_state ON outbox(state, read_at, fd_number);
+    CREATE INDEX outbox_answered ON outbox(device_id, fn_serial, fd_number) WHERE state = 'answered';
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -20,6 +20,7 @@ from kkt_adapter.buffer import ops, queries
 from kkt_adapter.buffer.db import connect
 from kkt_adapter.buffer.errors import IllegalTransition, NotFound
 from kkt_adapter.buffer.events import Event
+from kkt_adapter.buffer.outbox_store import OutboxMethods
 from kkt_adapter.buffer.records import FiscalRecord, StoredReceipt, ts
 from kkt_adapter.buffer.states import ReceiptState
 from kkt_adapter.buffer.writer import Tx, Writer
@@ -31,8 +32,9 @@ S = ReceiptState
 Clock = Callable[[], datetime]
 
 
-class Store:
-    """Open with :meth:`open` inside the event loop; close with :meth:`close`."""
+class Store(OutboxMethods):
+    """Open with :meth:`open` inside the event loop; close with :meth:`close`. The OFD outbox's methods
+    (``outbox_*``) come from :class:`~kkt_adapter.buffer.outbox_store.OutboxMethods`."""
 
     def __init__(self, writer: Writer, path: Path, busy_timeout_ms: int, clock: Clock) -> None:
         self.writer = writer
