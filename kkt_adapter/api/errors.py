@@ -19,13 +19,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from kkt_adapter.buffer.errors import (
-    BufferError,
     BufferFull,
     DatabaseRefused,
     IdempotencyConflict,
     NotFound,
     StorageUnavailable,
+    StoreError,
 )
+from kkt_adapter.errors import AdapterError
 
 RETRY_AFTER_S = 5
 HTTP_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
@@ -45,7 +46,7 @@ class ErrorBody(BaseModel):
     details: list[FieldError] = []
 
 
-class ApiError(Exception):
+class ApiError(AdapterError):
     """An error answer with a status, a code, a message and optional field details and headers."""
 
     def __init__(
@@ -90,7 +91,7 @@ def _validation_details(exc: RequestValidationError) -> list[FieldError]:
     return details
 
 
-def buffer_error_response(exc: BufferError) -> JSONResponse:
+def buffer_error_response(exc: StoreError) -> JSONResponse:
     """Map the buffer's errors to answers: 503 (+Retry-After) for storage/capacity, 409, 404, 500."""
     retry = {"Retry-After": str(RETRY_AFTER_S)}
     if isinstance(exc, BufferFull):
@@ -117,8 +118,8 @@ def install_handlers(app: FastAPI) -> None:
     async def _api(_: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(exc.body.model_dump(), status_code=exc.status, headers=exc.headers)
 
-    @app.exception_handler(BufferError)
-    async def _buffer(_: Request, exc: BufferError) -> JSONResponse:
+    @app.exception_handler(StoreError)
+    async def _buffer(_: Request, exc: StoreError) -> JSONResponse:
         return buffer_error_response(exc)
 
     @app.exception_handler(StarletteHTTPException)

@@ -2,7 +2,7 @@
 
 ::
 
-    BufferError
+    StoreError
     ├── StorageUnavailable     disk full, read-only, I/O error: nothing was written; retry later (503)
     ├── BufferFull             the configured capacity is reached; retry later (503)
     ├── IdempotencyConflict    the key exists with another body (409)
@@ -13,16 +13,18 @@
 
 from __future__ import annotations
 
+from kkt_adapter.errors import AdapterError
 
-class BufferError(Exception):
+
+class StoreError(AdapterError):
     """Root of the buffer's errors."""
 
 
-class StorageUnavailable(BufferError):
+class StorageUnavailable(StoreError):
     """The database cannot be written now (disk full, read-only, I/O error)."""
 
 
-class BufferFull(BufferError):
+class BufferFull(StoreError):
     """The capacity limit is reached."""
 
     def __init__(self, pending: int, capacity: int) -> None:
@@ -31,7 +33,7 @@ class BufferFull(BufferError):
         self.capacity = capacity
 
 
-class IdempotencyConflict(BufferError):
+class IdempotencyConflict(StoreError):
     """The idempotency key is already used by a receipt with a different body."""
 
     def __init__(self, key: str) -> None:
@@ -39,11 +41,11 @@ class IdempotencyConflict(BufferError):
         self.key = key
 
 
-class NotFound(BufferError):
+class NotFound(StoreError):
     """No receipt with that key."""
 
 
-class IllegalTransition(BufferError):
+class IllegalTransition(StoreError):
     """A state change that the lifecycle does not allow."""
 
     def __init__(self, key: str, old: str, new: str) -> None:
@@ -53,5 +55,5 @@ class IllegalTransition(BufferError):
         self.new = new
 
 
-class DatabaseRefused(BufferError):
+class DatabaseRefused(StoreError):
     """The database file is corrupt, belongs to something else, or has a newer schema."""

@@ -11,22 +11,19 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from kkt_adapter.config.errors import ConfigError
+from kkt_adapter.config.secrets import TOKEN_ENVS
 from kkt_adapter.config.settings import Settings
 
 ENV_PREFIX = "KKT_ADAPTER_"
 ENV_NESTING = "__"
-SECRET_ENV = frozenset({"KKT_ADAPTER_ADMIN_TOKEN", "KKT_ADAPTER_POS_TOKEN", "KKT_ADAPTER_OFD_TOKEN"})
-
-
-class ConfigError(Exception):
-    """The configuration is invalid; ``str()`` is one line per problem, each naming the key."""
 
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
     """``KKT_ADAPTER_API__PORT=1`` → ``{"api": {"port": "1"}}``; JSON values (lists) are decoded."""
     tree: dict[str, Any] = {}
     for name, raw in environ.items():
-        if not name.startswith(ENV_PREFIX) or name in SECRET_ENV:
+        if not name.startswith(ENV_PREFIX) or name in TOKEN_ENVS:
             continue
         path = name[len(ENV_PREFIX) :].lower().split(ENV_NESTING)
         node = tree

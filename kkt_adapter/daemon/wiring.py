@@ -25,7 +25,7 @@ from kkt_adapter.api.app import create_app
 from kkt_adapter.api.deps import Services
 from kkt_adapter.buffer.store import Store
 from kkt_adapter.clock import utc_now
-from kkt_adapter.config.secrets import load_secret
+from kkt_adapter.config.secrets import ADMIN_TOKEN_ENV, OFD_TOKEN_ENV, POS_TOKEN_ENV, load_secret
 from kkt_adapter.config.settings import Settings
 from kkt_adapter.daemon.devices import shtrih_driver
 from kkt_adapter.daemon.health_feed import HealthFeed
@@ -38,7 +38,7 @@ from kkt_adapter.ops.page import page_router
 from kkt_adapter.ops.problem import DEFAULT_LIMITS
 from kkt_adapter.ops.snapshot_cache import SnapshotCache, run_buffer_refresher
 from kkt_adapter.pipeline.service import Pipeline
-from kkt_adapter.sync.service import OFD_TOKEN_ENV, SyncService
+from kkt_adapter.sync.service import SyncService
 
 log = logging.getLogger("kkt_adapter.daemon")
 
@@ -146,8 +146,8 @@ def build_app(settings: Settings) -> FastAPI:
             settings=settings,
             store=store,
             clock=utc_now,
-            pos_token=load_secret("KKT_ADAPTER_POS_TOKEN", settings.api.pos_token_file),
-            admin_token=load_secret("KKT_ADAPTER_ADMIN_TOKEN", settings.api.admin_token_file),
+            pos_token=load_secret(POS_TOKEN_ENV, settings.api.pos_token_file),
+            admin_token=load_secret(ADMIN_TOKEN_ENV, settings.api.admin_token_file),
             intake_refusal=pipeline.intake_refusal,
             readiness=readiness,
             sync=sync.worker if sync else None,

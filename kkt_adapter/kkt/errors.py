@@ -22,8 +22,10 @@ still treats any error on the close-receipt command as "outcome unknown" and ask
 
 from __future__ import annotations
 
+from kkt_adapter.errors import AdapterError
 
-class KktError(Exception):
+
+class KktError(AdapterError):
     """Root of every KKT error."""
 
 
@@ -70,7 +72,7 @@ class OutcomeUnknown(KktError):
     """After the close-receipt command (FF45) went out, something other than a clean success happened.
 
     The FN may or may not have signed the receipt. Never fiscalize the receipt again on this error:
-    reconcile first (FF01 last FD number, FF0A find-document). ``cause`` is the error that occurred
+    resolve it from the FN first (FF01 last FD number, FF0A find-document). ``cause`` is the error that occurred
     (a :class:`LinkError`, :class:`ProtocolError` or even a :class:`DeviceError` such as paper out).
     """
 

@@ -12,6 +12,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Protocol
 
+from kkt_adapter.errors import AdapterError
 from kkt_adapter.ofd.contract import (
     OfdCashier,
     OfdDocument,
@@ -62,7 +63,7 @@ class Fiscalized(Protocol):
     def registration_number(self) -> str | None: ...
 
 
-class NotFiscalizedError(ValueError):
+class NotFiscalizedError(AdapterError, ValueError):
     """The stored receipt lacks a fiscal attribute (FD number, sign, FN serial …)."""
 
 

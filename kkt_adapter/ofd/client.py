@@ -27,7 +27,6 @@ if importlib.util.find_spec("sniffio") is None:
 from kkt_adapter.ofd.contract import OfdDocument
 from kkt_adapter.ofd.outcome import Outcome, classify
 
-TOKEN_ENV = "KKT_ADAPTER_OFD_TOKEN"  # noqa: S105 -- the variable name, not a secret
 SUBMIT_PATH = "/v1/documents"
 
 

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from kkt_adapter.buffer.db import connect
-from kkt_adapter.buffer.errors import BufferError
+from kkt_adapter.buffer.errors import StoreError
 from kkt_adapter.buffer.events import ChainVerdict, verify_chain
 from kkt_adapter.config import ConfigError, load_settings
 
@@ -46,7 +46,7 @@ def main(argv: list[str]) -> int:
             verdict = verify_chain(conn)
         finally:
             conn.close()
-    except (sqlite3.Error, BufferError) as exc:
+    except (sqlite3.Error, StoreError) as exc:
         print(f"audit: cannot read {db}: {exc}", file=sys.stderr)
         return 2
     print(render(db, verdict))

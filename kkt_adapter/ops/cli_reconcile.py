@@ -20,15 +20,13 @@ from pathlib import Path
 import httpx
 
 from kkt_adapter.config import ConfigError, load_settings
-from kkt_adapter.config.secrets import load_secret
+from kkt_adapter.config.secrets import ADMIN_TOKEN_ENV, OFD_TOKEN_ENV, load_secret
 from kkt_adapter.config.settings import Settings
-from kkt_adapter.ofd.client import TOKEN_ENV as OFD_TOKEN_ENV
 from kkt_adapter.ofd.client import OfdClientConfig
 from kkt_adapter.ops.reconcile import OPERATIONS, Report, Sources, Totals, compare, ofd_ids_to_ask
 from kkt_adapter.ops.reconcile_scope import Scope, ScopeNotFound
 from kkt_adapter.ops.reconcile_sources import DaemonFn, FnSide, SourceError, read_buffer, read_fn, read_ofd
 
-ADMIN_TOKEN_ENV = "KKT_ADAPTER_ADMIN_TOKEN"  # noqa: S105 -- the variable's name, not a secret
 PAGE_SIZE = 200  # FN documents per request: the device's receipts wait while a page is read (≈0.5 s on the emulator)
 
 

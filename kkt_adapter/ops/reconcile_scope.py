@@ -15,12 +15,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from kkt_adapter.errors import AdapterError
 from kkt_adapter.kkt.types import FnDocument
 
 DOC_SHIFT_OPEN, DOC_SHIFT_CLOSE = 2, 5
 
 
-class ScopeNotFound(Exception):
+class ScopeNotFound(AdapterError):
     """The FN has no such shift (the message says what was looked for and how far back)."""
 
 

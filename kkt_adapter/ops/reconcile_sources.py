@@ -30,8 +30,9 @@ import httpx
 
 from kkt_adapter.buffer import queries
 from kkt_adapter.buffer.db import connect
-from kkt_adapter.buffer.errors import BufferError
+from kkt_adapter.buffer.errors import StoreError
 from kkt_adapter.buffer.records import StoredReceipt
+from kkt_adapter.errors import AdapterError
 from kkt_adapter.kkt.types import FnDocument
 from kkt_adapter.ofd.client import OfdClient, OfdClientConfig
 from kkt_adapter.ofd.outcome import Delivered, Permanent
@@ -42,7 +43,7 @@ DAEMON_TIMEOUT_S = 130.0  # the daemon gives a device action up to 120 s
 OFD_CONCURRENCY = 8
 
 
-class SourceError(Exception):
+class SourceError(AdapterError):
     """A source could not be read; the message is for a person."""
 
 
@@ -141,14 +142,14 @@ def read_buffer(db: Path, device_id: str, fn: FnSide) -> list[BufferEntry]:
         raise SourceError(f"no buffer database at {db}")
     try:
         conn = connect(db, readonly=True)
-    except (sqlite3.Error, BufferError) as exc:
+    except (sqlite3.Error, StoreError) as exc:
         raise SourceError(f"cannot open {db} read-only: {exc}") from exc
     try:
         window = fn.window
         rows = queries.for_reconcile(
             conn, device_id, fn.fn_serial, (window.fd_from, window.fd_to), window.shifts, fn.last_fd
         )
-    except (sqlite3.Error, BufferError) as exc:
+    except (sqlite3.Error, StoreError) as exc:
         raise SourceError(f"cannot read {db}: {exc}") from exc
     finally:
         conn.close()

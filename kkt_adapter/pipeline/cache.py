@@ -19,7 +19,7 @@ OFD_BLOCK_AFTER = timedelta(days=30)
 class DeviceCache:
     """What the worker last saw of its device. Datetimes are aware; ``heartbeat_mono`` is ``time.monotonic()``.
 
-    ``queue_halted``: a receipt's outcome is unknown and the queue waits for reconciliation
+    ``queue_halted``: a receipt's outcome is unknown and the queue waits until the FN resolves it
     (``halt_reason`` says why it is not decided yet). ``fn_blocked``: the FN refused a fiscal
     document with 0x14/0x15 (cleared when the backlog is below 30 days again).
     """

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 
+from kkt_adapter.config.secrets import ADMIN_TOKEN_ENV
 from kkt_adapter.config.settings import DEFAULT_PORT
 
 ACTIONS = {"open": "open-shift", "close": "close-shift", "x-report": "x-report", "continue": "continue-print"}
@@ -34,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
 def _token(token_file: Path | None) -> str | None:
     if token_file is not None:
         return token_file.read_text(encoding="utf-8").strip() or None
-    return os.environ.get("KKT_ADAPTER_ADMIN_TOKEN") or None
+    return os.environ.get(ADMIN_TOKEN_ENV) or None
 
 
 def _device(client: httpx.Client, given: str | None) -> str:

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from kkt_adapter.errors import AdapterError
+
 
 class Action(StrEnum):
     """What an operator may ask a device to do (the admin routes' path segment)."""
@@ -25,7 +27,7 @@ class Action(StrEnum):
 MAX_READ_DOCUMENTS = 5000
 
 
-class DeviceUnavailable(Exception):
+class DeviceUnavailable(AdapterError):
     """The device is not connected (or its worker is stopping): the action was not queued."""
 
 

@@ -1,4 +1,4 @@
-"""Reconciliation of unknown outcomes: ask the FN, apply the pure decision of :mod:`.reconcile`.
+"""Resolving unknown outcomes: ask the FN, apply the pure decision of :mod:`.resolve`.
 
 Runs before anything else on a device whenever receipts of it are ``printing`` or ``unknown`` (at
 start-up, after a crash, after a timeout or a lost port). Idempotent: if it is interrupted anywhere, the
@@ -15,7 +15,7 @@ from kkt_adapter.buffer.states import ReceiptState
 from kkt_adapter.kkt.errors import DeviceRejected
 from kkt_adapter.kkt.types import FnDocument, Mode
 from kkt_adapter.pipeline.context import DeviceContext
-from kkt_adapter.pipeline.reconcile import (
+from kkt_adapter.pipeline.resolve import (
     Decision,
     Fiscalized,
     NotFiscalized,
@@ -28,7 +28,7 @@ from kkt_adapter.pipeline.reconcile import (
 log = logging.getLogger("kkt_adapter.pipeline")
 
 MAX_UNRESOLVED = 50
-MAX_SCAN = 2000  # FN documents read per reconciliation; more than this needs an operator
+MAX_SCAN = 2000  # FN documents read per resolve run; more than this needs an operator
 
 
 def unresolved_of(stored: StoredReceipt) -> Unresolved:
@@ -83,7 +83,7 @@ async def _apply(ctx: DeviceContext, decision: Decision, fn_serial: str) -> str 
     if isinstance(decision, Undecided):
         return f"{decision.key}: {decision.reason}"
     if isinstance(decision, NotFiscalized):
-        await ctx.store.back_to_accepted(decision.key, "reconciled: the FN holds no document of it; printing again")
+        await ctx.store.back_to_accepted(decision.key, "resolved: the FN holds no document of it; printing again")
         log.info("device %s: %s was not fiscalized; back in the queue", ctx.device.id, decision.key)
         return None
     return await _fiscalized(ctx, decision, fn_serial)
@@ -102,11 +102,11 @@ async def _fiscalized(ctx: DeviceContext, decision: Fiscalized, fn_serial: str) 
     )
     try:
         await ctx.store.mark_fiscalized(
-            decision.key, record, decision.print_incomplete, f"reconciled from the FN: FD {doc.fd_number}"
+            decision.key, record, decision.print_incomplete, f"resolved from the FN: FD {doc.fd_number}"
         )
     except sqlite3.IntegrityError:
         return f"{decision.key}: FN document {doc.fd_number} already belongs to another receipt"
-    log.info("device %s: %s was fiscalized as FD %d (reconciled)", ctx.device.id, decision.key, doc.fd_number)
+    log.info("device %s: %s was fiscalized as FD %d (resolved from the FN)", ctx.device.id, decision.key, doc.fd_number)
     if ctx.hooks.on_fiscalized is not None:
         ctx.hooks.on_fiscalized()
     return None

@@ -84,7 +84,7 @@ class Pipeline:
 
     async def stop(self, graceful: bool = True, timeout_s: float = GRACEFUL_STOP_S) -> None:
         """Stop every worker (idempotent). ``graceful``: let each finish the receipt on its printer (bounded by
-        ``timeout_s``); otherwise the tasks are cancelled and a receipt in flight is reconciled at the next start."""
+        ``timeout_s``); otherwise the tasks are cancelled and a receipt in flight is resolved at the next start."""
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None

@@ -14,7 +14,7 @@ from kkt_adapter.buffer.records import from_ts, ts
 from kkt_adapter.kkt.errors import DeviceError, DeviceRejected
 from kkt_adapter.pipeline.cache import is_ofd_blocked
 from kkt_adapter.pipeline.context import DeviceContext
-from kkt_adapter.pipeline.reconcile import DOC_SHIFT_OPEN
+from kkt_adapter.pipeline.resolve import DOC_SHIFT_OPEN
 
 log = logging.getLogger("kkt_adapter.pipeline")
 

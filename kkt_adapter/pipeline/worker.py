@@ -1,6 +1,6 @@
 """The print worker of one device: the only code that talks to its KKT.
 
-Each cycle, in this order: connect if needed → poll the status → reconcile unresolved receipts (the
+Each cycle, in this order: connect if needed → poll the status → resolve unknown outcomes (the
 queue stays halted until every one is decided) → run one queued operator action → finish an
 interrupted paper copy → FN watch when due → close the shift when due → print the oldest ``accepted``
 receipt. Exactly-once rests on three rules:

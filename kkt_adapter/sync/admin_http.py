@@ -13,10 +13,10 @@ from typing import Any
 
 import httpx
 
-from kkt_adapter.config.loader import ConfigError
-from kkt_adapter.config.secrets import load_secret
+from kkt_adapter.config.errors import ConfigError
+from kkt_adapter.config.secrets import ADMIN_TOKEN_ENV, load_secret
+from kkt_adapter.errors import AdapterError
 
-ADMIN_TOKEN_ENV = "KKT_ADAPTER_ADMIN_TOKEN"  # noqa: S105 -- the variable's name, not a secret
 DEFAULT_URL = "http://127.0.0.1:8710"
 TIMEOUT_S = 15.0
 
@@ -28,7 +28,7 @@ def add_connection_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the raw JSON answer")
 
 
-class AdminError(Exception):
+class AdminError(AdapterError):
     """The daemon could not be reached or refused the request; the message is for a person."""
 
 

@@ -19,12 +19,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from kkt_adapter.buffer.store import Store
-from kkt_adapter.config.secrets import load_secret
+from kkt_adapter.config.secrets import OFD_TOKEN_ENV, load_secret
 from kkt_adapter.ofd.client import OfdClient, OfdClientConfig
 from kkt_adapter.ofd.sim.samples import sample_receipt
 from kkt_adapter.receipts.model import TaxSystem
 from kkt_adapter.sync.config import SyncConfig
-from kkt_adapter.sync.service import OFD_TOKEN_ENV
 from kkt_adapter.sync.worker import SyncWorker
 
 

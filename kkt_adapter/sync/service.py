@@ -22,7 +22,6 @@ from kkt_adapter.sync.config import SyncConfig
 from kkt_adapter.sync.ports import SyncStore
 from kkt_adapter.sync.worker import SyncWorker
 
-OFD_TOKEN_ENV = "KKT_ADAPTER_OFD_TOKEN"  # noqa: S105 -- the variable's name, not a secret
 STOP_TIMEOUT_S = 15.0
 
 

@@ -130,7 +130,7 @@ def test_paper_out_after_signing_is_fiscalized_once_and_finished(tmp_path: Path)
 
 
 def test_receipt_refused_at_the_close_is_rejected_once_the_fn_proves_it_unsigned(tmp_path: Path) -> None:
-    """Payments below the total (refused by FF45 with 0x45): reconciled as not fiscalized, then rejected
+    """Payments below the total (refused by FF45 with 0x45): resolved as not fiscalized, then rejected
     with the device's code, never retried forever; the next receipt prints."""
 
     async def scenario() -> None:

@@ -63,7 +63,7 @@ def _recover(tmp_path: Path, close_sent: bool) -> None:
     asyncio.run(scenario())
 
 
-def test_crash_after_the_fn_signed_is_reconciled_as_fiscalized(tmp_path: Path) -> None:
+def test_crash_after_the_fn_signed_is_resolved_as_fiscalized(tmp_path: Path) -> None:
     """A receipt left printing whose document is in the FN becomes fiscalized with the FN's numbers."""
     _recover(tmp_path, close_sent=True)
 

@@ -1,4 +1,4 @@
-"""The reconciliation decision (pure): what the FN archive proves about receipts of unknown outcome."""
+"""The resolve decision (pure): what the FN archive proves about receipts of unknown outcome."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kkt_adapter.kkt.types import FnDocument, ShiftParams, SubMode
-from kkt_adapter.pipeline.reconcile import (
+from kkt_adapter.pipeline.resolve import (
     Fiscalized,
     NotFiscalized,
     Undecided,
