@@ -28,6 +28,8 @@ import enum
 import struct
 from dataclasses import dataclass
 
+from kkt_adapter.errors import AdapterError
+
 SESSION_HEADER = struct.Struct("<IHH16sHHH")
 CONTAINER_HEADER = struct.Struct("<HHBBB2s8s3s12s")
 SESSION_HEADER_LEN = SESSION_HEADER.size  # 30
@@ -60,7 +62,7 @@ class WireFault(enum.StrEnum):
     OFD_CODE = "ofd_code"
 
 
-class OfdWireError(Exception):
+class OfdWireError(AdapterError):
     """The bytes are not a valid message (or not a valid ticket for the document in hand)."""
 
     def __init__(self, fault: WireFault, reason: str) -> None:
