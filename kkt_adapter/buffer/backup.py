@@ -25,6 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from kkt_adapter.buffer.anchor import Anchor, head_path, read_anchor
+from kkt_adapter.buffer.chain_check import check_tail
 from kkt_adapter.buffer.events import verify_chain
 
 MANIFEST_FORMAT = 1
@@ -135,10 +137,13 @@ def create_backup(
     final = out_dir / f"kkt-adapter-{stamp}.db"
     tmp = final.with_name(final.name + ".tmp")
     tmp.unlink(missing_ok=True)
+    # Read before the copy: the writer records a head only after its commit, so the snapshot holds it.
+    anchor = read_anchor(head_path(db_path))
     _copy_online(db_path, tmp, busy_timeout_ms)
     with sqlite3.connect(tmp) as dst:
         verdict = dst.execute("PRAGMA quick_check").fetchone()[0]
         info = describe(dst, sample_size)
+    info["chain_anchor"] = None if anchor is None else {"seq": anchor.seq, "hash": anchor.hash}
     dst.close()
     if verdict != "ok":
         tmp.unlink(missing_ok=True)
@@ -236,7 +241,18 @@ def _database_checks(conn: sqlite3.Connection, manifest: dict[str, Any]) -> list
         Check("audit chain", chain.ok, f"{chain.checked} events chained" if chain.ok else
               f"event {chain.broken_seq}: {chain.problem}")
     )  # fmt: skip
+    checks.append(_anchor_check(conn, manifest.get("chain_anchor")))
     return checks
+
+
+def _anchor_check(conn: sqlite3.Connection, recorded: Any) -> Check:
+    """The backup holds the head the live database had anchored when it was taken (no cut tail)."""
+    if recorded is None:
+        return Check("anchored head", True, "no anchored head was recorded (database without events or older)")
+    tail = check_tail(conn, Anchor(int(recorded["seq"]), str(recorded["hash"])))
+    if tail is None:
+        return Check("anchored head", True, f"event {recorded['seq']} is the anchored head")
+    return Check("anchored head", False, str(tail.problem))
 
 
 def _same(name: str, info: dict[str, Any], manifest: dict[str, Any], keys: tuple[str, ...]) -> Check:

@@ -80,35 +80,71 @@ def append(
     return digest
 
 
+RESTART_REASON = "audit chain restarted at a break"
+
+
 @dataclass(frozen=True)
 class ChainVerdict:
-    """Result of :func:`verify_chain`: the rows checked and the first broken one, if any."""
+    """Result of :func:`verify_chain`: the rows checked and the first broken one, if any.
+
+    ``restarted``: the breaks an admin acknowledged with a chain restart (see :func:`acknowledged_breaks`),
+    which the walk accepted.
+    """
 
     checked: int
     broken_seq: int | None
     problem: str | None
+    head_seq: int = 0
+    restarted: tuple[int, ...] = ()
 
     @property
     def ok(self) -> bool:
         return self.broken_seq is None
 
 
-def verify_chain(conn: sqlite3.Connection) -> ChainVerdict:
-    """Recompute every hash in order; name the first row whose link or content does not match."""
-    expected_prev = GENESIS
-    checked = 0
+def acknowledged_breaks(conn: sqlite3.Connection) -> dict[int, str]:
+    """Breaks acknowledged by an audited chain restart: event seq → the row hash the admin saw there."""
+    found: dict[int, str] = {}
+    for (detail,) in conn.execute("SELECT detail FROM events WHERE kind = 'audit' AND reason = ?", (RESTART_REASON,)):
+        data = json.loads(detail)
+        if isinstance(data.get("at_seq"), int) and isinstance(data.get("row_hash"), str):
+            found[data["at_seq"]] = data["row_hash"]
+    return found
+
+
+def verify_chain(conn: sqlite3.Connection, after: tuple[int, str] | None = None) -> ChainVerdict:
+    """Recompute every hash in order; name the first row whose link or content does not match.
+
+    With ``after=(seq, hash)`` only the rows after ``seq`` are walked, from that known-good point (the
+    row ``seq`` itself must still hold ``hash``). A break acknowledged by a chain restart is accepted.
+    """
+    acknowledged = acknowledged_breaks(conn)
+    expected_prev, checked, head = GENESIS, 0, 0
+    restarted: list[int] = []
+    start = 0
+    if after is not None:
+        start, expected_prev = after
+        row = conn.execute("SELECT hash FROM events WHERE seq = ?", (start,)).fetchone() if start else None
+        if start and (row is None or row[0] != expected_prev):
+            return ChainVerdict(0, start, "an event verified earlier is missing or changed", start)
+        head = start
     cursor = conn.execute(
         "SELECT seq, at, kind, key, from_state, to_state, actor, reason, detail, prev_hash, hash"
-        " FROM events ORDER BY seq"
+        " FROM events WHERE seq > ? ORDER BY seq",
+        (start,),
     )
     for row in cursor:
         seq, at, kind, key, from_state, to_state, actor, reason, detail, prev_hash, digest = tuple(row)
-        checked += 1
+        checked, head = checked + 1, seq
+        problem = None
         if prev_hash != expected_prev:
-            cursor.close()
-            return ChainVerdict(checked, seq, "link to the previous row is broken (row deleted or inserted?)")
-        if row_hash(prev_hash, at, kind, key, from_state, to_state, actor, reason, detail) != digest:
-            cursor.close()
-            return ChainVerdict(checked, seq, "row content does not match its hash (row edited?)")
+            problem = "link to the previous row is broken (row deleted or inserted?)"
+        elif row_hash(prev_hash, at, kind, key, from_state, to_state, actor, reason, detail) != digest:
+            problem = "row content does not match its hash (row edited?)"
+        if problem is not None:
+            if acknowledged.get(seq) != digest:
+                cursor.close()
+                return ChainVerdict(checked, seq, problem, seq, tuple(restarted))
+            restarted.append(seq)
         expected_prev = digest
-    return ChainVerdict(checked, None, None)
+    return ChainVerdict(checked, None, None, head, tuple(restarted))

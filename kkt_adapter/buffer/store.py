@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from kkt_adapter.buffer import ops, queries
+from kkt_adapter.buffer.chain_check import startup_check
 from kkt_adapter.buffer.db import connect
 from kkt_adapter.buffer.errors import IllegalTransition, NotFound
-from kkt_adapter.buffer.events import Event
+from kkt_adapter.buffer.events import ChainVerdict, Event
 from kkt_adapter.buffer.outbox_store import OutboxMethods
 from kkt_adapter.buffer.records import FiscalRecord, StoredReceipt, ts
 from kkt_adapter.buffer.states import ReceiptState
@@ -46,6 +47,7 @@ class Store(OutboxMethods):
         self._busy_timeout_ms = busy_timeout_ms
         self._waiters: dict[str, list[asyncio.Event]] = {}
         self._listeners: list[Callable[[set[str]], None]] = []
+        self.chain_verdict = ChainVerdict(0, None, None)
 
     @classmethod
     async def open(
@@ -71,6 +73,7 @@ class Store(OutboxMethods):
         )
         store = cls(writer, path, busy_timeout_ms, clock)
         holder.append(store)
+        store.chain_verdict = await asyncio.to_thread(_startup_chain_check, path, busy_timeout_ms)
         return store
 
     async def close(self) -> None:
@@ -128,6 +131,17 @@ class Store(OutboxMethods):
     def pending(self) -> int:
         """Receipts occupying capacity (as of the last commit)."""
         return self.writer.pending
+
+    @property
+    def chain_head_seq(self) -> int:
+        """The newest committed event's sequence number (anchored beside the database)."""
+        return self.writer.head_seq
+
+    @property
+    def chain_problem(self) -> str | None:
+        """Where the audit chain broke, as found at start (and by the writer's anchor), or None."""
+        verdict = self.chain_verdict if not self.chain_verdict.ok else self.writer.tail_break
+        return None if verdict is None else f"event {verdict.broken_seq}: {verdict.problem}"
 
     # --- intake and reads -----------------------------------------------------------------------------
 
@@ -391,3 +405,12 @@ def _replay(tx: Tx, key: str | None, actor: str, now: datetime) -> int:
         )
     ops.audit(tx, "dlq replay", actor, {"key": key, "count": len(keys)}, now, key)
     return len(keys)
+
+
+def _startup_chain_check(path: Path, busy_timeout_ms: int) -> ChainVerdict:
+    """The cheap start-up walk of the audit chain (see :func:`kkt_adapter.buffer.chain_check.startup_check`)."""
+    conn = connect(path, busy_timeout_ms, readonly=True)
+    try:
+        return startup_check(conn, path)
+    finally:
+        conn.close()

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from kkt_adapter.buffer import events
+from kkt_adapter.buffer.anchor import Anchor, AnchorFile, head_path, read_anchor
+from kkt_adapter.buffer.chain_check import check_tail, last_event
 from kkt_adapter.buffer.db import open_buffer
 from kkt_adapter.buffer.errors import StorageUnavailable
 from kkt_adapter.buffer.states import PENDING
@@ -41,6 +43,7 @@ class Tx:
     pending: int
     capacity: int
     changed: set[str] = field(default_factory=set)
+    reanchor: bool = False  # set by an audited chain restart: the head record moves to the new head
 
     def event(
         self,
@@ -104,6 +107,16 @@ class Writer:
         ).fetchone()[0]
         self.capacity = capacity
         self.last_error: str | None = None
+        self._anchor = AnchorFile(head_path(path))
+        # A log whose end no longer holds the anchored head stays flagged: moving the anchor on would erase
+        # the evidence. Only an audited chain restart (``Tx.reanchor``) moves it again.
+        self.tail_break = check_tail(self._conn, read_anchor(self._anchor.path))
+        self.head_seq = 0
+        head = last_event(self._conn)
+        if head is not None:
+            self.head_seq = head.seq
+            if self.tail_break is None and read_anchor(self._anchor.path) is None:
+                self._anchor.write(head)
         self._thread = threading.Thread(target=self._loop, name="buffer-writer", daemon=True)
         self._thread.start()
 
@@ -195,12 +208,15 @@ class Writer:
                 self._fail_all(batch, StorageUnavailable("the database rejected the write; nothing was saved"))
                 return
         try:
+            new_head = last_event(self._conn) if tx.chain_hash != head else None
             self._conn.execute("COMMIT")
         except sqlite3.Error as exc:
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
             self._fail_all(batch, storage_error(exc))
             return
+        if new_head is not None:
+            self._move_anchor(new_head, tx.reanchor)
         self.pending, self.last_error = tx.pending, None
         for op, (ok, value) in zip(batch, outcomes, strict=True):
             if ok:
@@ -212,6 +228,18 @@ class Writer:
                 self._on_commit(tx.changed)
             except Exception:  # the group is committed and told so: a listener's bug is not a storage failure
                 _log.exception("a commit listener failed; the committed group stands")
+
+    def _move_anchor(self, head: Anchor, restart: bool) -> None:
+        """Record the committed head before any caller is told (see :mod:`kkt_adapter.buffer.anchor`)."""
+        self.head_seq = head.seq
+        try:
+            if restart:
+                self._anchor.reset(head)
+                self.tail_break = None
+            elif self.tail_break is None:
+                self._anchor.write(head)
+        except OSError:  # the group is committed; a lagging anchor only weakens the tail check, never lies
+            _log.exception("the audit chain's head record could not be written")
 
     def _run_one(self, tx: Tx, op: _Op[Any]) -> tuple[bool, Any]:
         """Run one operation under its savepoint; its failure undoes only its own writes and bookkeeping."""

@@ -29,6 +29,14 @@ def check_buffer(snap: Snapshot, now: datetime, lim: Limits) -> Iterator[Problem
             "не продавайте, перезагрузите кассовый компьютер и вызовите специалиста",
             {"last_write_error": buf.last_write_error}, blocks_intake=True,
         )  # fmt: skip
+    if buf.chain_problem is not None:
+        yield Problem(
+            "buffer", Severity.CRITICAL, "audit_chain_broken",
+            f"Журнал событий кассы повреждён ({buf.chain_problem})",
+            "продавать можно; не удаляйте файлы кассы и вызовите специалиста: он сохранит копию"
+            " и перезапустит журнал командой kkt-adapter audit restart (docs/operations.md)",
+            {"chain_problem": buf.chain_problem},
+        )  # fmt: skip
     yield from _check_disk(buf.disk_free_bytes, lim)
     yield from _check_capacity(buf.capacity_used, buf.capacity_limit, lim)
     if buf.dlq_size > 0:

@@ -1,7 +1,8 @@
 """``kkt-adapter backup [--config F] [--db PATH] [--out DIR]``: an online backup of the buffer.
 
 Safe while the daemon runs: SQLite's backup API reads one consistent snapshot and writers continue.
-Exit 0 with the backup's path, 1 when the backup failed, 2 on a bad configuration.
+Then verifies the new backup exactly as ``verify-backup`` would and prints that verdict. Exit 0 with the
+backup's path when it verifies, 1 when the backup failed or does not verify, 2 on a bad configuration.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from kkt_adapter.buffer.backup import create_backup
+from kkt_adapter.buffer.backup import create_backup, verify_backup
 from kkt_adapter.config import ConfigError, load_settings
+from kkt_adapter.ops.cli_verify import render
 
 
 def main(argv: list[str]) -> int:
@@ -35,9 +37,13 @@ def main(argv: list[str]) -> int:
         print(f"backup FAILED: {exc}", file=sys.stderr)
         return 1
     counts = ", ".join(f"{state} {n}" for state, n in result.manifest["counts_by_state"].items()) or "no receipts"
-    print(f"backup OK: {result.path}")
+    report = verify_backup(result.path)
+    print(f"backup {'OK' if report.ok else 'TAKEN, BUT IT DOES NOT VERIFY'}: {result.path}")
     print(f"  manifest: {result.manifest_path}")
     print(f"  sha256:   {result.manifest['sha256']}")
     print(f"  receipts: {result.manifest['receipts_total']} ({counts})")
-    print(f"  verify with: kkt-adapter verify-backup {result.path}")
+    if not report.ok:
+        print(render(report))
+        return 1
+    print(f"  verified as kkt-adapter verify-backup {result.path} would: every check passed")
     return 0

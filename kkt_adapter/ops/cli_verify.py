@@ -12,16 +12,24 @@ from pathlib import Path
 
 from kkt_adapter.buffer.backup import VerifyReport, verify_backup
 
+CHAIN_CHECKS = frozenset({"audit chain", "anchored head"})
+
 
 def render(report: VerifyReport) -> str:
     """The report as text: one ``OK``/``FAIL`` line per check, then the verdict."""
     lines = [f"verifying {report.path}"]
     lines += [f"  {'OK  ' if c.ok else 'FAIL'} {c.name}: {c.detail}" for c in report.checks]
+    failed = [c.name for c in report.checks if not c.ok]
     if report.ok:
         lines.append("VERDICT: the backup is GOOD and can be restored")
+    elif set(failed) <= CHAIN_CHECKS:
+        lines.append(
+            f"VERDICT: the backup is a faithful copy, but the audit chain of the database it copies is broken"
+            f" ({', '.join(failed)}); a new backup will show the same. Keep this copy as evidence and follow"
+            " docs/operations.md, 'Audit chain broken' (kkt-adapter audit restart)"
+        )
     else:
-        failed = ", ".join(c.name for c in report.checks if not c.ok)
-        lines.append(f"VERDICT: the backup is BAD ({failed}); do not restore it, take a new backup")
+        lines.append(f"VERDICT: the backup is BAD ({', '.join(failed)}); do not restore it, take a new backup")
     return "\n".join(lines)
 
 

@@ -53,6 +53,10 @@ class Metrics:
         self.device_errors = Counter("kkt_device_errors", "Device errors by code", ["device", "code"], registry=r)
         self.health_verdict = Gauge("kkt_health_verdict", "0 ok, 1 degraded, 2 critical", registry=r)
         self.disk_free = Gauge("kkt_disk_free_bytes", "Free bytes on the buffer's file system", registry=r)
+        self.audit_head_seq = Gauge(
+            "kkt_audit_chain_head_seq", "Sequence number of the newest audit event (anchored head)", registry=r
+        )
+        self.audit_chain_ok = Gauge("kkt_audit_chain_ok", "1 when the audit chain verified, 0 when broken", registry=r)
 
     def observe_intake(self, seconds: float) -> None:
         """Record one intake: from request received to the receipt committed."""
@@ -88,6 +92,8 @@ class Metrics:
         self.unsent_oldest_age.set(_age(now, oldest_unsent(snap)))
         self.dlq_size.set(buf.dlq_size)
         self.disk_free.set(buf.disk_free_bytes)
+        self.audit_head_seq.set(buf.chain_head_seq)
+        self.audit_chain_ok.set(0 if buf.chain_problem else 1)
         self.breaker_state.set(snap.ofd.breaker.gauge)
         self.fn_days_left.clear()
         self.fn_unsent.clear()

@@ -58,6 +58,8 @@ class BufferSnapshot:
     disk_free_bytes: int = 10**10
     writable: bool = True
     last_write_error: str | None = None
+    chain_head_seq: int = 0
+    chain_problem: str | None = None
 
     def __post_init__(self) -> None:
         _require_aware(self, self.oldest_unfiscalized_at, self.oldest_undelivered_at)

@@ -29,6 +29,10 @@ class BufferSource(Protocol):
 
     @property
     def pending(self) -> int: ...
+    @property
+    def chain_head_seq(self) -> int: ...
+    @property
+    def chain_problem(self) -> str | None: ...
     async def count_by_state(self) -> dict[str, int]: ...
     async def oldest(self) -> tuple[datetime | None, datetime | None, int]: ...
 
@@ -92,6 +96,8 @@ async def read_buffer(
         disk_free_bytes=free,
         writable=writable,
         last_write_error=last_write_error,
+        chain_head_seq=store.chain_head_seq,
+        chain_problem=store.chain_problem,
     )
 
 
