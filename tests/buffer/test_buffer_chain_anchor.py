@@ -1,0 +1,192 @@
+"""The audit chain's head anchored beside the database: a cut tail is found, start-up checks it cheaply,
+backups carry it, and an audited restart acknowledges exactly one break."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from kkt_adapter.buffer.anchor import Anchor, decode, encode, head_path, read_anchor
+from kkt_adapter.buffer.backup import create_backup, verify_backup
+from kkt_adapter.buffer.store import Store
+from kkt_adapter.ops import cli_audit, cli_backup
+from kkt_adapter.ops.checks_store import check_buffer
+from kkt_adapter.ops.metrics import Metrics
+from kkt_adapter.ops.problem import DEFAULT_LIMITS, Severity
+from kkt_adapter.ops.snapshot import Snapshot
+from kkt_adapter.ops.snapshot_cache import read_buffer
+from kkt_adapter.receipts.model import ReceiptIn, TaxSystem
+
+RECEIPT = ReceiptIn.model_validate(
+    {
+        "operation": "sell",
+        "items": [{"name": "Хлеб", "price_kop": 5_990, "quantity": "2", "amount_kop": 11_980, "vat": "vat10"}],
+        "payments": [{"type": "cash", "amount_kop": 11_980}],
+        "total_kop": 11_980,
+    }
+)
+TOKEN = "admin-secret-for-tests"
+
+
+async def _fill(db: Path, count: int, prefix: str = "k") -> None:
+    store = await Store.open(db)
+    try:
+        for i in range(count):
+            await store.insert_receipt(f"{prefix}{i}", RECEIPT, "kkt1", TaxSystem.OSN)
+    finally:
+        await store.close()
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    """A closed buffer with six events."""
+    path = tmp_path / "buffer.db"
+    asyncio.run(_fill(path, 6))
+    return path
+
+
+def _execute(db: Path, sql: str) -> None:
+    with sqlite3.connect(db) as conn:
+        conn.execute(sql)
+    conn.close()
+
+
+def test_the_head_record_follows_every_commit(db: Path) -> None:
+    """After the writer closes, the record beside the database names the table's newest event and hash."""
+    with sqlite3.connect(db) as conn:
+        seq, digest = conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+    conn.close()
+    assert read_anchor(head_path(db)) == Anchor(seq, digest)
+
+
+def test_a_torn_slot_falls_back_to_the_other_older_one() -> None:
+    """A slot whose bytes were torn is ignored: the anchor lags (seq 6), it never claims a wrong head."""
+    good, newer = encode(Anchor(6, "a" * 64)), bytearray(encode(Anchor(7, "b" * 64)))
+    newer[40:50] = b"\0" * 10
+    assert decode(bytes(newer)) is None
+    assert decode(good) == Anchor(6, "a" * 64)
+
+
+def test_audit_verify_reports_rows_cut_from_the_end(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Deleting the newest events leaves a valid chain, but verify names the cut tail; exit 1."""
+    _execute(db, "DELETE FROM events WHERE seq > 3")
+    assert cli_audit.main(["verify", "--db", str(db)]) == 1
+    assert "BROKEN at event 6: events cut from the end: the anchored head is event 6, the log ends at 3" in (
+        capsys.readouterr().out
+    )
+
+
+def test_a_backup_of_a_cut_log_does_not_verify(db: Path, tmp_path: Path) -> None:
+    """The manifest carries the anchored head; a backup of a log cut afterwards names the missing head."""
+    _execute(db, "DELETE FROM events WHERE seq > 4")
+    result = create_backup(db, tmp_path / "backups")
+    assert result.manifest["chain_anchor"]["seq"] == 6
+    report = verify_backup(result.path)
+    assert [c.name for c in report.checks if not c.ok] == ["anchored head"]
+
+
+def test_start_up_turns_an_edited_event_into_a_red_problem(db: Path) -> None:
+    """A daemon opening a buffer with an edited event reports a critical problem naming the event."""
+    _execute(db, "UPDATE events SET actor = 'mallory' WHERE seq = 2")
+
+    async def look() -> Snapshot:
+        store = await Store.open(db)
+        try:
+            buffer = await read_buffer(store, db, 100)
+        finally:
+            await store.close()
+        return Snapshot(datetime.now(UTC), 0.0, buffer, (), workers={})
+
+    snap = asyncio.run(look())
+    problems = [p for p in check_buffer(snap, snap.taken_at, DEFAULT_LIMITS) if p.code == "audit_chain_broken"]
+    assert [p.severity for p in problems] == [Severity.CRITICAL]
+    assert "event 2" in problems[0].message_ru
+
+
+def test_start_up_walks_only_the_events_since_its_last_check(db: Path) -> None:
+    """The second start verifies only the events written after the first one."""
+
+    async def open_and_count(extra: int) -> int:
+        store = await Store.open(db)
+        try:
+            checked = store.chain_verdict.checked
+            for i in range(extra):
+                await store.insert_receipt(f"later{i}-{checked}", RECEIPT, "kkt1", TaxSystem.OSN)
+        finally:
+            await store.close()
+        return checked
+
+    first = asyncio.run(open_and_count(2))
+    second = asyncio.run(open_and_count(0))
+    assert (first, second) == (6, 2)
+
+
+def test_metrics_expose_the_head_sequence(db: Path) -> None:
+    """``kkt_audit_chain_head_seq`` reads the anchored head's sequence number."""
+
+    async def look() -> Snapshot:
+        store = await Store.open(db)
+        try:
+            return Snapshot(datetime.now(UTC), 0.0, await read_buffer(store, db, 100), (), workers={})
+        finally:
+            await store.close()
+
+    snap = asyncio.run(look())
+    metrics = Metrics()
+    metrics.update_from_snapshot(snap, snap.taken_at)
+    assert b"kkt_audit_chain_head_seq 6.0" in metrics.render()
+
+
+def test_backup_reports_what_verify_backup_would(
+    db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With an edited event, ``backup`` does not say OK: it prints the verdict and the way out; exit 1."""
+    _execute(db, "UPDATE events SET reason = 'forged' WHERE seq = 3")
+    assert cli_backup.main(["--db", str(db), "--out", str(tmp_path / "b")]) == 1
+    out = capsys.readouterr().out
+    assert "backup OK" not in out
+    assert "audit chain of the database it copies is broken" in out
+    assert "audit restart" in out
+
+
+def test_an_admin_restart_acknowledges_exactly_the_break(
+    db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Restart at the first break: evidence kept, a signed admin event, and the chain verifies again."""
+    monkeypatch.setenv("KKT_ADAPTER_ADMIN_TOKEN", TOKEN)
+    config = tmp_path / "c.toml"
+    config.write_text(f'[ops]\nbackup_dir = "{tmp_path / "backups"}"\n', encoding="utf-8")
+    _execute(db, "UPDATE events SET actor = 'mallory' WHERE seq = 3")
+    args = ["--config", str(config), "--db", str(db), "--reason", "ticket 42"]
+    assert cli_audit.main(["restart", "--at", "4", *args]) == 1
+    assert cli_audit.main(["restart", "--at", "3", *args]) == 0
+    assert cli_audit.main(["verify", "--db", str(db)]) == 0
+    assert "restarted by an admin at 3" in capsys.readouterr().out
+    with sqlite3.connect(db) as conn:
+        actor, detail = conn.execute("SELECT actor, detail FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+    conn.close()
+    assert actor == "admin"
+    assert json.loads(detail)["at_seq"] == 3
+    assert len(json.loads(detail)["signature"]) == 64
+    assert list((tmp_path / "backups" / "evidence").glob("*.db"))
+    _execute(db, "UPDATE events SET actor = 'eve' WHERE seq = 5")
+    assert cli_audit.main(["verify", "--db", str(db)]) == 1
+
+
+def test_a_restart_moves_the_anchor_past_a_cut_tail(
+    db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A cut tail stays flagged through new writes until the admin restarts the chain there."""
+    monkeypatch.setenv("KKT_ADAPTER_ADMIN_TOKEN", TOKEN)
+    _execute(db, "DELETE FROM events WHERE seq > 4")
+    asyncio.run(_fill(db, 1, prefix="after-cut"))
+    assert cli_audit.main(["verify", "--db", str(db)]) == 1
+    config = tmp_path / "c.toml"
+    config.write_text(f'[ops]\nbackup_dir = "{tmp_path / "backups"}"\n', encoding="utf-8")
+    assert cli_audit.main(["restart", "--at", "6", "--config", str(config), "--db", str(db), "--reason", "r"]) == 0
+    assert cli_audit.main(["verify", "--db", str(db)]) == 0
