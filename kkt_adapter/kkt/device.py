@@ -120,5 +120,9 @@ class KktDevice(Protocol):
 
     # --- clock -------------------------------------------------------------------------------------
 
+    def device_clock(self) -> datetime:
+        """The device's own date-time now (naive local time of its clock): the clock of every legal
+        deadline (24-hour shift, 30-day OFD block, FN expiry)."""
+
     def set_datetime(self, value: datetime) -> None:
         """Set the device's clock to the naive local date-time ``value`` (only with the shift closed)."""

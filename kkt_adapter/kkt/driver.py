@@ -118,6 +118,10 @@ class ShtrihDriver:
         """11h full status: serial number, INN, device clock, last closed shift."""
         return answers.decode_full_status(self._cashier(commands.FULL_STATUS))
 
+    def device_clock(self) -> datetime:
+        """The device's own date and time now (11h full status; naive, the device's local time, seconds)."""
+        return self.full_status().device_datetime
+
     def registration(self) -> Registration | None:
         """FF09 registration totals (registration number, INN), or ``None`` if the device refuses it."""
         try:

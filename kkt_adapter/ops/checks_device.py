@@ -19,8 +19,8 @@ _PAPER_OUT = (SubMode.PAPER_OUT_PASSIVE, SubMode.PAPER_OUT_ACTIVE)
 
 def check_devices(snap: Snapshot, now: datetime, lim: Limits) -> Iterator[Problem]:
     """Every device: link, paper, cover, mode, shift age, halted queue, errors, then its FN."""
-    fns = [d.fn for d in snap.devices if d.fn is not None]
-    all_blocked = bool(fns) and all(fn.blocked for fn in fns)
+    fns = [(d.fn, d.now_of(now)) for d in snap.devices if d.fn is not None]
+    all_blocked = bool(fns) and all(fn_blocked(fn, device_now, lim) for fn, device_now in fns)
     for dev in snap.devices:
         yield from _check_link(dev, lim)
         if dev.connected:
@@ -28,7 +28,7 @@ def check_devices(snap: Snapshot, now: datetime, lim: Limits) -> Iterator[Proble
         yield from _check_shift(dev, now, lim)
         yield from _check_queue(dev)
         if dev.fn is not None:
-            yield from _check_fn(dev.device_id, dev.fn, now, lim, all_blocked)
+            yield from _check_fn(dev.device_id, dev.fn, dev.now_of(now), lim, all_blocked)
 
 
 def _p(dev: DeviceSnapshot, severity: Severity, code: str, message: str, action: str, **details: object) -> Problem:
@@ -81,15 +81,17 @@ def _check_printer(dev: DeviceSnapshot) -> Iterator[Problem]:
 
 
 def _check_shift(dev: DeviceSnapshot, now: datetime, lim: Limits) -> Iterator[Problem]:
+    """Shift age on the device's clock; the deadline shown in the host's clock (through the offset)."""
     opened = dev.shift_opened_at if dev.shift_open else None
-    age_h = None if opened is None else (now - opened).total_seconds() / 3600
+    age_h = None if opened is None else (dev.now_of(now) - opened).total_seconds() / 3600
     if dev.mode is Mode.SHIFT_EXPIRED or (age_h is not None and age_h >= lim.shift_max_h):
         yield _p(
             dev, Severity.CRITICAL, "shift_expired", "Смена открыта больше 24 ч: касса не пробьёт чек",
             "закройте смену (Z-отчёт) и откройте новую", age_h=age_h,
         )  # fmt: skip
     elif opened is not None and age_h is not None and age_h >= lim.shift_warn_h:
-        deadline = clock(opened + timedelta(hours=lim.shift_max_h), now)
+        offset = timedelta(seconds=dev.clock_offset_s or 0.0)
+        deadline = clock(opened + timedelta(hours=lim.shift_max_h) - offset, now)
         yield _p(
             dev, Severity.WARNING, "shift_near_24h", f"Смена открыта {int(age_h)} ч",
             f"закройте смену до {deadline}", age_h=age_h, deadline=deadline,
@@ -104,13 +106,25 @@ def _check_queue(dev: DeviceSnapshot) -> Iterator[Problem]:
         )  # fmt: skip
 
 
+def fn_blocked(fn: FnSnapshot, device_now: datetime, lim: Limits) -> bool:
+    """True when the FN refuses fiscal documents: it said so (0x14/0x15), or its oldest unsent document
+    is ``ofd_block_days`` old on the device's clock ``device_now`` (the FN's own 30-day rule)."""
+    oldest = fn.oldest_unsent_at if fn.unsent_count > 0 else None
+    return fn.blocked or (oldest is not None and device_now - oldest >= timedelta(days=lim.ofd_block_days))
+
+
 def _check_fn(device_id: str, fn: FnSnapshot, now: datetime, lim: Limits, all_blocked: bool) -> Iterator[Problem]:
+    """The FN on the device's clock ``now``: blocked (flag, or 30 days of backlog), expiry, memory."""
+
     def p(severity: Severity, code: str, message: str, action: str, **details: object) -> Problem:
         info = {"device": device_id, "fn_serial": fn.serial, **details}
         return Problem(f"fn:{device_id}", severity, code, message, action, info, code == "fn_blocked" and all_blocked)
 
-    if fn.blocked:
-        yield p(Severity.CRITICAL, "fn_blocked", "Фискальный накопитель заблокирован", "вызовите специалиста")
+    if fn_blocked(fn, now, lim):
+        yield p(
+            Severity.CRITICAL, "fn_blocked", "Фискальный накопитель заблокирован: касса не пробьёт чек",
+            "вызовите специалиста: документы не переданы в ОФД 30 дней или ФН исчерпан",
+        )  # fmt: skip
     days = None if fn.expires_on is None else (fn.expires_on - now.date()).days
     if days is not None and days <= 0:
         yield p(

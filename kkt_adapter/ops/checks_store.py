@@ -90,12 +90,22 @@ def _check_capacity(used: int, limit: int, lim: Limits) -> Iterator[Problem]:
     )  # fmt: skip
 
 
-def oldest_unsent(snap: Snapshot) -> datetime | None:
-    """The oldest fiscal document the OFD has not confirmed: over every FN and the buffer."""
-    moments = [d.fn.oldest_unsent_at for d in snap.devices if d.fn is not None]
-    moments.append(snap.buffer.oldest_undelivered_at)
-    known = [m for m in moments if m is not None]
-    return min(known) if known else None
+def unsent_age_s(snap: Snapshot, now: datetime) -> float | None:
+    """Age of the oldest fiscal document the OFD has not confirmed, in seconds, or None when none waits.
+
+    Measured on the devices' clocks (the FN's 30-day block runs on its own): each FN's oldest unsent
+    date against its device's time, and the buffer's oldest undelivered receipt (a fiscal time, so a
+    device time of an unnamed device) against the earliest device's time (the host's without devices).
+    """
+    ages = [
+        (d.now_of(now) - d.fn.oldest_unsent_at).total_seconds()
+        for d in snap.devices
+        if d.fn is not None and d.fn.oldest_unsent_at is not None and d.fn.unsent_count > 0
+    ]
+    if snap.buffer.oldest_undelivered_at is not None:
+        device_now = min((d.now_of(now) for d in snap.devices), default=now)
+        ages.append((device_now - snap.buffer.oldest_undelivered_at).total_seconds())
+    return max(0.0, max(ages)) if ages else None
 
 
 def unsent_count(snap: Snapshot) -> int:
@@ -131,8 +141,7 @@ def check_ofd(snap: Snapshot, now: datetime, lim: Limits) -> Iterator[Problem]:
             "ofd", Severity.WARNING, "sync_paused", "Отправка чеков в ОФД приостановлена",
             "попросите администратора возобновить отправку",
         )  # fmt: skip
-    oldest = oldest_unsent(snap)
-    age_days = (_age_s(now, oldest) or 0.0) / 86400
+    age_days = (unsent_age_s(snap, now) or 0.0) / 86400
     days_left = max(0, math.ceil(lim.ofd_block_days - age_days))
     stage = _backlog_stage(age_days, lim)
     count = unsent_count(snap)

@@ -9,7 +9,7 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
-from kkt_adapter.ops.checks_store import oldest_unsent, unsent_count
+from kkt_adapter.ops.checks_store import unsent_age_s, unsent_count
 from kkt_adapter.ops.health import Health, can_accept_receipts
 from kkt_adapter.ops.problem import DEFAULT_LIMITS, Limits
 from kkt_adapter.ops.snapshot import Snapshot
@@ -33,15 +33,18 @@ def plain(value: object) -> Any:
 
 
 def _numbers(snap: Snapshot, now: datetime, limits: Limits) -> dict[str, Any]:
-    oldest = oldest_unsent(snap)
-    age_days = None if oldest is None else (now - oldest).total_seconds() / 86400
+    age_s = unsent_age_s(snap, now)
+    age_days = None if age_s is None else age_s / 86400
     devices = {}
     for dev in snap.devices:
         opened = dev.shift_opened_at if dev.shift_open else None
         expires = None if dev.fn is None or dev.fn.expires_on is None else dev.fn.expires_on
+        device_now = dev.now_of(now)
         devices[dev.device_id] = {
-            "shift_age_h": None if opened is None else round((now - opened).total_seconds() / 3600, 2),
-            "fn_days_left": None if expires is None else (expires - now.date()).days,
+            "shift_age_h": None if opened is None else round((device_now - opened).total_seconds() / 3600, 2),
+            "fn_days_left": None if expires is None else (expires - device_now.date()).days,
+            "device_time": None if dev.device_now is None else dev.device_now.isoformat(timespec="seconds"),
+            "clock_offset_s": None if dev.clock_offset_s is None else round(dev.clock_offset_s, 1),
         }
     return {
         "unsent": unsent_count(snap),

@@ -16,7 +16,7 @@ from typing import cast
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from kkt_adapter.ops.checks_store import UNFISCALIZED_STATES, oldest_unsent
+from kkt_adapter.ops.checks_store import UNFISCALIZED_STATES, unsent_age_s
 from kkt_adapter.ops.health import Verdict, evaluate
 from kkt_adapter.ops.problem import DEFAULT_LIMITS, Limits
 from kkt_adapter.ops.snapshot import BreakerState, Snapshot
@@ -89,7 +89,7 @@ class Metrics:
             self.receipts.labels(state=state).set(count)
         self.queue_depth.set(sum(buf.count(s) for s in UNFISCALIZED_STATES))
         self.queue_oldest_age.set(_age(now, buf.oldest_unfiscalized_at))
-        self.unsent_oldest_age.set(_age(now, oldest_unsent(snap)))
+        self.unsent_oldest_age.set(unsent_age_s(snap, now) or 0.0)
         self.dlq_size.set(buf.dlq_size)
         self.disk_free.set(buf.disk_free_bytes)
         self.audit_head_seq.set(buf.chain_head_seq)
@@ -102,7 +102,7 @@ class Metrics:
                 continue
             self.fn_unsent.labels(device=dev.device_id).set(dev.fn.unsent_count)
             if dev.fn.expires_on is not None:
-                self.fn_days_left.labels(device=dev.device_id).set((dev.fn.expires_on - now.date()).days)
+                self.fn_days_left.labels(device=dev.device_id).set((dev.fn.expires_on - dev.now_of(now).date()).days)
         self.health_verdict.set(_VERDICT_GAUGE[evaluate(snap, now, limits).verdict])
 
     def render(self) -> bytes:

@@ -94,6 +94,10 @@ class DeviceSnapshot:
 
     ``queue_halted``: the worker stopped the queue because a receipt's outcome is unknown and it is
     reconciling with the FN. ``heartbeat_age_s``: seconds since the worker's last successful poll.
+    ``device_now``: the device's own time when the snapshot was taken (None: its clock was never read;
+    the host's time stands in). ``shift_opened_at`` and the FN's times are device times, so every legal
+    clock (shift age, 30-day backlog, FN expiry) is measured against ``device_now`` (:meth:`now_of`).
+    ``clock_offset_s``: device clock minus host clock at the last reading.
     """
 
     device_id: str
@@ -110,9 +114,15 @@ class DeviceSnapshot:
     queue_halted: bool = False
     heartbeat_age_s: float | None = None
     fn: FnSnapshot | None = None
+    device_now: datetime | None = None
+    clock_offset_s: float | None = None
 
     def __post_init__(self) -> None:
-        _require_aware(self, self.shift_opened_at)
+        _require_aware(self, self.shift_opened_at, self.device_now)
+
+    def now_of(self, host_now: datetime) -> datetime:
+        """The device's time for a check made at host time ``host_now`` (the host's when never read)."""
+        return host_now if self.device_now is None else self.device_now
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,9 @@ log = logging.getLogger("kkt_adapter.pipeline")
 
 
 async def open_shift(ctx: DeviceContext) -> None:
-    """E0h, then remember when (for the close before the 24-hour limit)."""
+    """E0h, then remember when, on the device's clock (for the close before the 24-hour limit)."""
     await ctx.io(ctx.driver.open_shift)
-    await watch.remember_opening(ctx, ctx.clock())
+    await watch.remember_opening(ctx)
     log.info("device %s: shift %s opened", ctx.device.id, ctx.cache.shift_number)
 
 

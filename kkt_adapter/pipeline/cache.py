@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from kkt_adapter.kkt.types import Mode, SubMode
+from kkt_adapter.ops.devclock import ClockReading, device_now
 from kkt_adapter.ops.snapshot import DeviceSnapshot, FnSnapshot
 
 OFD_BLOCK_AFTER = timedelta(days=30)
@@ -21,7 +22,10 @@ class DeviceCache:
 
     ``queue_halted``: a receipt's outcome is unknown and the queue waits until the FN resolves it
     (``halt_reason`` says why it is not decided yet). ``fn_blocked``: the FN refused a fiscal
-    document with 0x14/0x15 (cleared when the backlog is below 30 days again).
+    document with 0x14/0x15, or the FN watch found its oldest unsent document 30 days old on the
+    device's clock (cleared when the backlog is below 30 days again). ``clock``: the device's date/time
+    as last read (every FN watch); ``shift_opened_at``, ``oldest_unsent_at`` and ``fn_expires_on`` are
+    device times, compared only with the device's time (:meth:`device_now`).
     """
 
     device_id: str
@@ -48,6 +52,11 @@ class DeviceCache:
     fn_blocked: bool = False
     fn_checked_at: datetime | None = None
     heartbeat_mono: float | None = None
+    clock: ClockReading | None = None
+
+    def device_now(self, now_mono: float, host_now: datetime) -> datetime:
+        """The device's time at monotonic ``now_mono`` (``host_now`` until the device's clock was read)."""
+        return device_now(self.clock, now_mono, host_now)
 
     def copy(self) -> DeviceCache:
         """An independent copy (the worker keeps mutating its own)."""
@@ -61,6 +70,9 @@ class DeviceCache:
                 out[name] = value.name.lower()
             elif isinstance(value, datetime | date):
                 out[name] = value.isoformat()
+            elif isinstance(value, ClockReading):
+                out["device_clock_at"] = value.device_at.isoformat()
+                out["clock_offset_s"] = round(value.offset_s, 1)
             else:
                 out[name] = value
         return out
@@ -68,6 +80,9 @@ class DeviceCache:
 
 def intake_refusal(cache: DeviceCache, now: datetime) -> str | None:
     """Why new receipts for this device must be refused now (Russian, then English), or None.
+
+    ``now`` is the *device's* time (:meth:`DeviceCache.device_now`): the FN decides its block and its
+    expiry on its own clock.
 
     Refuses only when the device provably cannot fiscalize for a long time: the FN's 30-day OFD block
     (seen as error 0x14/0x15, or the oldest unsent document is 30 days old) or an expired FN. A
@@ -103,6 +118,7 @@ def to_health(cache: DeviceCache, now_mono: float) -> DeviceSnapshot:
             oldest_unsent_at=cache.oldest_unsent_at,
             blocked=cache.fn_blocked,
         )
+    reading = cache.clock
     age = None if cache.heartbeat_mono is None else max(0.0, now_mono - cache.heartbeat_mono)
     last_error = cache.halt_reason if cache.queue_halted and cache.halt_reason else cache.last_error
     return DeviceSnapshot(
@@ -120,4 +136,6 @@ def to_health(cache: DeviceCache, now_mono: float) -> DeviceSnapshot:
         queue_halted=cache.queue_halted,
         heartbeat_age_s=age,
         fn=fn,
+        device_now=None if reading is None else device_now(reading, now_mono, reading.host_at),
+        clock_offset_s=None if reading is None else reading.offset_s,
     )

@@ -126,6 +126,11 @@ class DeviceContext:
         self._executor.submit(self.driver.close)
         self._executor.shutdown(wait=False)
 
+    def device_now(self) -> datetime:
+        """The device's time now, moved on from its last reading by the monotonic clock (the host's time
+        until the device's clock was read): the clock of every legal deadline."""
+        return self.cache.device_now(self.monotonic(), self.clock())
+
     def local(self, naive: datetime) -> datetime:
         """A naive device date-time as an aware one."""
         return device_time(naive, self.zone)

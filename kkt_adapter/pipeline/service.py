@@ -140,7 +140,7 @@ class Pipeline:
         worker = self.workers.get(device_id)
         if worker is None:
             return None
-        return intake_refusal(worker.ctx.cache, self.clock())
+        return intake_refusal(worker.ctx.cache, worker.ctx.device_now())
 
     def device_snapshots(self) -> list[DeviceCache]:
         """Copies of every device's cached status, in configuration order."""

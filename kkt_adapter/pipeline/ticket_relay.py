@@ -108,5 +108,5 @@ async def _refresh_backlog(ctx: DeviceContext, driver: TicketWriter) -> None:
     cache.unsent_count = exchange.unsent_count
     first = exchange.first_unsent_at if exchange.unsent_count > 0 else None
     cache.oldest_unsent_at = None if first is None else ctx.local(first)
-    if cache.fn_blocked and not is_ofd_blocked(cache.oldest_unsent_at, ctx.clock()):
+    if cache.fn_blocked and not is_ofd_blocked(cache.oldest_unsent_at, ctx.device_now()):
         cache.fn_blocked = False

@@ -1,8 +1,13 @@
 """Reading the device into the cache: identity on connect, the FN watch, and the shift's opening time.
 
-The shift's opening time is not in any status answer: the worker stores it in the buffer's settings
-when it opens a shift itself, and otherwise finds the shift-open report in the FN archive (searching
-back a bounded number of documents).
+Every legal clock is the device's (:mod:`kkt_adapter.ops.devclock`): each watch reads the device's
+date/time (11h) next to the host's clocks, and the 30-day block is decided from FF39's first unsent
+date against that time, so the block is known from the FN's state before a receipt fails.
+
+The shift's opening time is not in any status answer: when the worker opens a shift itself it reads
+the opening document's date from the FN archive and stores it (device time) in the buffer's settings;
+otherwise it finds the shift-open report in the FN archive (searching back a bounded number of
+documents).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from datetime import datetime
 
 from kkt_adapter.buffer.records import from_ts, ts
 from kkt_adapter.kkt.errors import DeviceError, DeviceRejected
+from kkt_adapter.ops.devclock import ClockReading
 from kkt_adapter.pipeline.cache import is_ofd_blocked
 from kkt_adapter.pipeline.context import DeviceContext
 from kkt_adapter.pipeline.resolve import DOC_SHIFT_OPEN
@@ -36,9 +42,21 @@ async def identify(ctx: DeviceContext) -> None:
     log.info("device %s connected: %s, FN %s", ctx.device.id, info.model_name, info.fn_serial)
 
 
+async def read_clock(ctx: DeviceContext) -> ClockReading:
+    """Read the device's date/time (11h) with the host's wall and monotonic clocks into the cache."""
+    before = ctx.monotonic()
+    device_at = await ctx.io(ctx.driver.device_clock)
+    mono = (before + ctx.monotonic()) / 2  # the device read its clock somewhere in the round trip
+    reading = ClockReading(ctx.local(device_at), ctx.clock(), mono)
+    ctx.cache.clock = reading
+    return reading
+
+
 async def fn_watch(ctx: DeviceContext) -> None:
-    """FF01, FF03, FF39 into the cache; clears the FN block flag once the backlog is under 30 days."""
+    """Device clock, FF01, FF03, FF39 into the cache; the FN block flag set when the oldest unsent document
+    is 30 days old on the device's clock, cleared once it is not (a block seen as 0x14/0x15 included)."""
     cache = ctx.cache
+    await read_clock(ctx)
     fn = await ctx.io(ctx.driver.fn_status)
     cache.fn_serial, cache.fn_warnings, cache.shift_open = fn.fn_serial, fn.warnings, fn.shift_open
     try:
@@ -54,10 +72,12 @@ async def fn_watch(ctx: DeviceContext) -> None:
         cache.unsent_count = exchange.unsent_count
         first = exchange.first_unsent_at if exchange.unsent_count > 0 else None
         cache.oldest_unsent_at = None if first is None else ctx.local(first)
-    now = ctx.clock()
-    if cache.fn_blocked and not is_ofd_blocked(cache.oldest_unsent_at, now):
-        cache.fn_blocked = False
-    cache.fn_checked_at = now
+    device_now = ctx.device_now()
+    blocked = is_ofd_blocked(cache.oldest_unsent_at, device_now)
+    if blocked and not cache.fn_blocked:
+        log.warning("device %s: the FN's oldest unsent document is 30 days old: FN blocked", ctx.device.id)
+    cache.fn_blocked = blocked
+    cache.fn_checked_at = device_now
     await refresh_shift(ctx)
 
 
@@ -77,19 +97,35 @@ async def refresh_shift(ctx: DeviceContext) -> None:
     )
 
 
-async def remember_opening(ctx: DeviceContext, opened_at: datetime) -> None:
-    """After the worker opened a shift: store its number and time (survives restarts)."""
+async def remember_opening(ctx: DeviceContext) -> None:
+    """After the worker opened a shift: store its number and the opening document's date-time from the FN
+    (device time; survives restarts). The device's time now stands in if the FN archive cannot say."""
     params = await ctx.io(ctx.driver.shift_params)
+    opened_at = await _opening_document_time(ctx) or ctx.device_now()
     ctx.cache.shift_open, ctx.cache.shift_number, ctx.cache.shift_opened_at = True, params.shift_number, opened_at
-    await ctx.store.set_setting(_setting_name(ctx), f"{params.shift_number}|{ts(opened_at)}", "pipeline")
+    value = f"{params.shift_number}|{ts(opened_at)}|{DEVICE_TIME}"
+    await ctx.store.set_setting(_setting_name(ctx), value, "pipeline")
+
+
+DEVICE_TIME = "device"  # marks a stored opening time as device time (older versions stored host time)
+
+
+async def _opening_document_time(ctx: DeviceContext) -> datetime | None:
+    fn = await ctx.io(ctx.driver.fn_status)
+    try:
+        doc = await ctx.io(ctx.driver.find_document, fn.last_fd_number)
+    except DeviceError as exc:
+        log.info("device %s: the shift's opening document is not readable: %s", ctx.device.id, exc)
+        return None
+    return ctx.local(doc.doc_datetime) if doc.doc_type == DOC_SHIFT_OPEN else None
 
 
 async def _stored_opening(ctx: DeviceContext, shift_number: int) -> datetime | None:
     value = await ctx.store.get_setting(_setting_name(ctx))
     if value is None:
         return None
-    number, _, stamp = value.partition("|")
-    return from_ts(stamp) if number == str(shift_number) else None
+    number, stamp, marker = ([*value.split("|"), "", ""])[:3]
+    return from_ts(stamp) if number == str(shift_number) and marker == DEVICE_TIME else None
 
 
 async def _search_opening(ctx: DeviceContext, shift_number: int) -> datetime | None:

@@ -307,7 +307,7 @@ class DeviceWorker:
         ctx = self.ctx
         due = status.mode is Mode.SHIFT_EXPIRED or (
             status.mode is Mode.SHIFT_OPEN
-            and close_due(ctx.cache.shift_opened_at, ctx.clock(), ctx.shift.close_before_limit_min)
+            and close_due(ctx.cache.shift_opened_at, ctx.device_now(), ctx.shift.close_before_limit_min)
         )
         if due and blocking_problem(status) is None:
             await actions.close_shift(ctx, "before the 24-hour limit")

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
 from pathlib import Path
 
 from pipeline_rig import all_in, close_rig, open_rig, sale, wait_until
 
 from kkt_adapter.buffer.states import ReceiptState
-from kkt_adapter.clock import utc_now
 
 DONE = frozenset({ReceiptState.FISCALIZED})
 SHIFT_OPEN, RECEIPT, SHIFT_CLOSE = 2, 3, 5
@@ -31,34 +29,6 @@ def test_expired_shift_is_closed_and_a_new_one_opened_before_the_receipt(tmp_pat
             row = await rig.store.get("b")
             assert row is not None
             assert row.shift_number == 2
-        finally:
-            await close_rig(rig)
-
-    asyncio.run(scenario())
-
-
-def test_shift_is_closed_before_the_24_hour_limit(tmp_path: Path) -> None:
-    """23 h 50 min after the worker opened the shift (15 min margin) it closes it with a Z report."""
-    offset = [timedelta(0)]
-
-    def clock() -> datetime:
-        return utc_now() + offset[0]
-
-    async def scenario() -> None:
-        rig = await open_rig(tmp_path, ["kkt1"], clock=clock, close_before_limit_min=15)
-        emu = rig.emulators["kkt1"]
-        try:
-            await rig.post("a", sale(300, "a"), "kkt1")
-            await wait_until(lambda: all_in(rig.store, ["a"], DONE), 10, "a fiscalized")
-            assert emu.shift_open
-            offset[0] = timedelta(hours=23, minutes=50)
-            rig.pipeline.wake()
-
-            async def closed() -> bool:
-                return not emu.shift_open
-
-            await wait_until(closed, 10, "shift closed by the worker")
-            assert [d.doc_type for d in emu.archive] == [SHIFT_OPEN, RECEIPT, SHIFT_CLOSE]
         finally:
             await close_rig(rig)
 
