@@ -16,58 +16,16 @@ from datetime import datetime, tzinfo
 from functools import partial
 from typing import ParamSpec, TypeVar
 
-from kkt_adapter.buffer.records import StoredReceipt
-from kkt_adapter.buffer.states import ReceiptState
 from kkt_adapter.buffer.store import Store
 from kkt_adapter.config.settings import DeviceSettings, ShiftSettings
 from kkt_adapter.kkt.device import KktDevice
-from kkt_adapter.kkt.errors import KktError
-from kkt_adapter.kkt.types import DeviceStatus, FnStatus, Mode
+from kkt_adapter.kkt.types import DeviceStatus, Mode
 from kkt_adapter.pipeline.cache import DeviceCache
 from kkt_adapter.pipeline.policy import device_time
 
 P = ParamSpec("P")
 T = TypeVar("T")
 log = logging.getLogger("kkt_adapter.pipeline")
-
-
-@dataclass(frozen=True)
-class Ahead:
-    """What the worker read for the next receipt while the last one's result was being committed.
-
-    ``fn`` is the FN status read *after* the last receipt closed; it may stand for the intent's "FN read
-    before printing" only while :meth:`fresh`: no driver call of any kind was started since it was
-    read, so the FN cannot have made a document in between. ``rows`` are the oldest ``accepted``
-    receipts at that moment (begin_printing refuses one that changed state meanwhile).
-    """
-
-    rows: list[StoredReceipt]
-    fn: FnStatus
-    device_calls: int
-
-    def fresh(self, ctx: DeviceContext) -> bool:
-        """True while no driver call was started on ``ctx`` since this was read."""
-        return ctx.device_calls == self.device_calls
-
-
-async def look_ahead(ctx: DeviceContext) -> Ahead | None:
-    """The next receipt of the device and the FN status for its intent, or None (none waiting, or the
-    FN read failed: the next cycle meets the same error on its own, and handles it).
-
-    The FN is read while the query runs, even if no receipt turns out to be waiting (a harmless read
-    of an idle device, once at the end of a burst).
-    """
-    rows = asyncio.ensure_future(ctx.store.of_device(ctx.device.id, (ReceiptState.ACCEPTED,), 1))
-    try:
-        fn: FnStatus | None = await ctx.io(ctx.driver.fn_status)
-    except KktError as exc:
-        log.debug("device %s: reading the FN ahead failed: %s", ctx.device.id, exc)
-        fn = None
-    finally:
-        waiting = await rows
-    if fn is None or not waiting:
-        return None
-    return Ahead(waiting, fn, ctx.device_calls)
 
 
 @dataclass
@@ -107,7 +65,7 @@ class DeviceContext:
         self.hooks = hooks
         self.monotonic = monotonic
         self.cache = DeviceCache(device.id)
-        self.device_calls = 0  # driver calls started through io(); see Ahead
+        self.device_calls = 0  # driver calls started through io(); see intent.Ahead
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"kkt-{device.id}")
         self._closed = False
 

@@ -13,7 +13,8 @@ from kkt_adapter.buffer.store import Store
 from kkt_adapter.clock import utc_now
 from kkt_adapter.config.settings import DeviceSettings, ShiftSettings
 from kkt_adapter.kkt.driver import ShtrihDriver
-from kkt_adapter.pipeline.context import DeviceContext, Hooks, look_ahead
+from kkt_adapter.pipeline.context import DeviceContext, Hooks
+from kkt_adapter.pipeline.intent import look_ahead
 from kkt_adapter.receipts.model import TaxSystem
 
 DONE = frozenset({ReceiptState.FISCALIZED})
@@ -59,7 +60,7 @@ def test_look_ahead_is_fresh_only_until_the_next_driver_call(tmp_path: Path) -> 
             await store.insert_receipt("b", sale(700, "b"), "kkt1", TaxSystem.OSN)
             ahead = await look_ahead(ctx)
             assert ahead is not None
-            assert [row.key for row in ahead.rows] == ["a"]
+            assert ahead.receipt.key == "a"
             assert ahead.fn.last_fd_number == emu.last_fd == 1
             assert ahead.fresh(ctx)
             await ctx.io(driver.status)
