@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "emulator": ("kkt_adapter.emulator.cli", "start the emulated Shtrih-M KKT on a pseudo-terminal"),
     "ofd-sim": ("kkt_adapter.ofd.sim.cli", "start the OFD simulator"),
     "shift": ("kkt_adapter.pipeline.cli", "open/close the shift, X report (through the daemon)"),
+    "device": ("kkt_adapter.pipeline.cli_device", "set the device's clock from the computer's (through the daemon)"),
     "dlq": ("kkt_adapter.sync.cli", "list, replay and acknowledge dead-lettered documents"),
     "sync": ("kkt_adapter.sync.cli_pause", "pause or resume the OFD sync"),
     "status": ("kkt_adapter.ops.cli_status", "print the health verdict"),

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from kkt_adapter.api.deps import Services, get_services, require_admin
 from kkt_adapter.api.errors import ApiError, FieldError, error_responses
 from kkt_adapter.kkt.errors import DeviceError, KktError
-from kkt_adapter.pipeline.commands import MAX_READ_DOCUMENTS, Action, DeviceUnavailable
+from kkt_adapter.pipeline.commands import MAX_READ_DOCUMENTS, Action, ActionRefused, DeviceUnavailable
 from kkt_adapter.pipeline.service import Pipeline
 
 router = APIRouter(tags=["devices"], responses=error_responses(401, 403, 404, 409, 503))
@@ -50,6 +50,9 @@ async def _act(
     except DeviceUnavailable as exc:
         await services.store.audit(f"device {action.value}", actor, {**detail, "outcome": "unavailable"})
         raise ApiError(503, "device_unavailable", str(exc), headers={"Retry-After": "5"}) from exc
+    except ActionRefused as exc:
+        await services.store.audit(f"device {action.value}", actor, {**detail, "outcome": f"refused: {exc}"})
+        raise ApiError(409, "action_refused", f"Refused: {exc}") from exc
     except DeviceError as exc:
         await services.store.audit(f"device {action.value}", actor, {**detail, "outcome": f"0x{exc.code:02X}"})
         raise ApiError(409, "device_refused", f"The device refused: {exc.text} (0x{exc.code:02X}).") from exc
@@ -85,6 +88,14 @@ async def x_report(device_id: str, request: Request, actor: Admin) -> dict[str, 
 async def continue_print(device_id: str, request: Request, actor: Admin) -> dict[str, Any]:
     """Finish an interrupted paper copy (B0h)."""
     return await _act(request, device_id, Action.CONTINUE_PRINT, actor)
+
+
+@router.post("/v1/admin/devices/{device_id}/set-clock")
+async def set_clock(device_id: str, request: Request, actor: Admin) -> dict[str, Any]:
+    """Set the device's clock from the host's (22h/23h/21h), audited; 409 ``action_refused`` while a shift
+    is open or when the host's clock is earlier than the FN's last document. Answer: the device's time
+    and the clock offset (device − host, s) before and after."""
+    return await _act(request, device_id, Action.SET_CLOCK, actor)
 
 
 @router.get("/v1/admin/devices/{device_id}/fn-documents")

@@ -81,6 +81,7 @@ class SyncSettings(_Section):
 
 class OpsSettings(_Section):
     fn_watch_interval_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    clock_skew_max_s: Annotated[float, Field(gt=0, le=86400)] = 300.0
     watchdog_stale_s: Annotated[float, Field(ge=5, le=3600)] = 60.0
     backup_dir: Path = Path("data/backups")
     backup_at: time | None = time(3, 30)

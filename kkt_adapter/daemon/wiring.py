@@ -134,7 +134,11 @@ def build_app(settings: Settings) -> FastAPI:
             pipeline.hooks.on_fiscalized = sync.worker.wake
         feed = HealthFeed(cache, pipeline, sync.worker if sync else None)
         # Readiness must agree with intake: the disk is "full" exactly where the buffer refuses receipts.
-        limits = replace(DEFAULT_LIMITS, disk_critical_bytes=settings.buffer.min_free_bytes)
+        limits = replace(
+            DEFAULT_LIMITS,
+            disk_critical_bytes=settings.buffer.min_free_bytes,
+            clock_skew_max_s=settings.ops.clock_skew_max_s,
+        )
 
         def local_now() -> datetime:
             return datetime.now(zone)

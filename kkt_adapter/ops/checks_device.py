@@ -26,6 +26,7 @@ def check_devices(snap: Snapshot, now: datetime, lim: Limits) -> Iterator[Proble
         if dev.connected:
             yield from _check_printer(dev)
         yield from _check_shift(dev, now, lim)
+        yield from _check_clock(dev, lim)
         yield from _check_queue(dev)
         if dev.fn is not None:
             yield from _check_fn(dev.device_id, dev.fn, dev.now_of(now), lim, all_blocked)
@@ -96,6 +97,20 @@ def _check_shift(dev: DeviceSnapshot, now: datetime, lim: Limits) -> Iterator[Pr
             dev, Severity.WARNING, "shift_near_24h", f"Смена открыта {int(age_h)} ч",
             f"закройте смену до {deadline}", age_h=age_h, deadline=deadline,
         )  # fmt: skip
+
+
+def _check_clock(dev: DeviceSnapshot, lim: Limits) -> Iterator[Problem]:
+    """The device's clock and the host's disagree beyond ``clock_skew_max_s`` (one of them is wrong)."""
+    offset = dev.clock_offset_s
+    if offset is None or abs(offset) <= lim.clock_skew_max_s:
+        return
+    way = "спешат" if offset > 0 else "отстают"
+    yield _p(
+        dev, Severity.WARNING, "clock_skew", f"Часы кассы {dev.device_id} {way} на {duration(abs(offset))}",
+        "проверьте время компьютера; если неверно время кассы — закройте смену и поставьте часы кассы "
+        f"по компьютеру: kkt-adapter device set-clock --device {dev.device_id}",
+        offset_s=round(offset, 1),
+    )  # fmt: skip
 
 
 def _check_queue(dev: DeviceSnapshot) -> Iterator[Problem]:

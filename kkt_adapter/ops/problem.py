@@ -52,6 +52,7 @@ class Limits:
     ofd_offline_warn_s: float = 3600.0
     ofd_failures_warn: int = 3
     fn_expiry_warn_days: int = 30
+    clock_skew_max_s: float = 300.0
     fn_expiry_critical_days: int = 3
     disk_warn_bytes: int = 500 * 1024 * 1024
     disk_critical_bytes: int = 50 * 1024 * 1024

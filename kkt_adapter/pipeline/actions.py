@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from kkt_adapter.kkt.device import KktDevice
 from kkt_adapter.kkt.errors import DeviceRejected
 from kkt_adapter.kkt.types import FnDocument
 from kkt_adapter.pipeline import watch
-from kkt_adapter.pipeline.commands import MAX_READ_DOCUMENTS, Action
+from kkt_adapter.pipeline.commands import MAX_READ_DOCUMENTS, Action, ActionRefused
 from kkt_adapter.pipeline.context import DeviceContext
 
 log = logging.getLogger("kkt_adapter.pipeline")
@@ -32,6 +33,51 @@ async def close_shift(ctx: DeviceContext, why: str) -> None:
     await ctx.io(ctx.driver.z_report)
     log.info("device %s: shift %s closed (%s)", ctx.device.id, ctx.cache.shift_number, why)
     ctx.cache.shift_open, ctx.cache.shift_opened_at = False, None
+
+
+async def set_clock(ctx: DeviceContext) -> dict[str, Any]:
+    """Set the device's clock from the host's (its local time in the shop's zone), then read it back.
+
+    Refused (:class:`ActionRefused`, nothing sent) while a shift is open (the law lets the clock move only
+    between shifts) or when the host's clock is earlier than the FN's last document (a host booted
+    before NTP: setting the device back would break the FN's order of documents).
+    """
+    params = await ctx.io(ctx.driver.shift_params)
+    if params.is_open:
+        raise ActionRefused(
+            f"смена {params.shift_number} открыта: часы кассы можно менять только при закрытой смене; "
+            "закройте смену (Z-отчёт) / the shift is open: close it first"
+        )
+    host_now = ctx.clock().astimezone(ctx.zone)
+    last = await _last_document_time(ctx)
+    if last is not None and host_now < last:
+        raise ActionRefused(
+            f"часы компьютера ({host_now:%Y-%m-%d %H:%M}) раньше последнего документа ФН ({last:%Y-%m-%d %H:%M}): "
+            "сначала поставьте верное время компьютера / the host's clock is earlier than the FN's last document"
+        )
+    before = ctx.cache.clock
+    await ctx.io(ctx.driver.set_datetime, host_now.replace(tzinfo=None, microsecond=0))
+    after = await watch.read_clock(ctx)
+    log.info(
+        "device %s: clock set from the host's (offset %.0f s before)", ctx.device.id, before.offset_s if before else 0
+    )
+    return {
+        "device_time_before": None if before is None else before.device_at.isoformat(timespec="seconds"),
+        "offset_s_before": None if before is None else round(before.offset_s, 1),
+        "device_time": after.device_at.isoformat(timespec="seconds"),
+        "offset_s": round(after.offset_s, 1),
+    }
+
+
+async def _last_document_time(ctx: DeviceContext) -> datetime | None:
+    fn = await ctx.io(ctx.driver.fn_status)
+    if fn.last_fd_number < 1:
+        return None
+    try:
+        doc = await ctx.io(ctx.driver.find_document, fn.last_fd_number)
+    except DeviceRejected:
+        return None
+    return ctx.local(doc.doc_datetime)
 
 
 async def mark_printed(ctx: DeviceContext) -> bool:
@@ -98,6 +144,8 @@ async def execute(ctx: DeviceContext, action: Action, params: Mapping[str, int] 
     if action is Action.READ_DOCUMENTS:
         args = params or {}
         return await read_documents(ctx, args.get("from_fd", 1), args.get("to_fd", 0))
+    if action is Action.SET_CLOCK:
+        return await set_clock(ctx)
     if action is Action.OPEN_SHIFT:
         await open_shift(ctx)
     elif action is Action.CLOSE_SHIFT:

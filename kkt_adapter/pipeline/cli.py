@@ -1,4 +1,5 @@
-"""``kkt-adapter shift open|close|x-report|continue [--device ID] [--url URL] [--token-file PATH]``.
+"""``kkt-adapter shift open|close|x-report|continue [--device ID] [--url URL] [--token-file PATH]``, and
+``kkt-adapter device set-clock`` (the device's clock from the host's; audited; only with the shift closed).
 
 Calls the running daemon's admin routes over HTTP. The admin token comes from the environment
 (``KKT_ADAPTER_ADMIN_TOKEN``) or ``--token-file``, never from the command line. Without ``--device``
@@ -20,12 +21,13 @@ from kkt_adapter.config.secrets import ADMIN_TOKEN_ENV
 from kkt_adapter.config.settings import DEFAULT_PORT
 
 ACTIONS = {"open": "open-shift", "close": "close-shift", "x-report": "x-report", "continue": "continue-print"}
+DEVICE_ACTIONS = {"set-clock": "set-clock"}
 TIMEOUT_S = 130.0
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kkt-adapter shift", description="Shift actions through the daemon.")
-    parser.add_argument("action", choices=sorted(ACTIONS), help="open / close (Z report) / x-report / continue")
+def _parser(prog: str, actions: dict[str, str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description="Device actions through the daemon (audited).")
+    parser.add_argument("action", choices=sorted(actions), help=" / ".join(sorted(actions)))
     parser.add_argument("--device", help="device id (default: the daemon's only device)")
     parser.add_argument("--url", default=f"http://127.0.0.1:{DEFAULT_PORT}", help="the daemon's base URL")
     parser.add_argument("--token-file", type=Path, help="file holding the admin token")
@@ -49,26 +51,31 @@ def _device(client: httpx.Client, given: str | None) -> str:
 
 
 def main(argv: list[str]) -> int:
-    """Run one action; print the daemon's JSON answer. See the module docstring for exit codes."""
+    """``kkt-adapter shift``: run one action; print the daemon's JSON answer (exit codes: module docstring)."""
+    return run(argv, "kkt-adapter shift", ACTIONS)
+
+
+def run(argv: list[str], prog: str, actions: dict[str, str]) -> int:
+    """Parse ``argv`` for one of ``actions`` (word → route segment), call the daemon, print its answer."""
     try:
-        args = _parser().parse_args(argv)
+        args = _parser(prog, actions).parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
     try:
         token = _token(args.token_file)
     except OSError as exc:
-        print(f"kkt-adapter shift: cannot read the token file: {exc}", file=sys.stderr)
+        print(f"{prog}: cannot read the token file: {exc}", file=sys.stderr)
         return 2
     if token is None:
-        print("kkt-adapter shift: no admin token (KKT_ADAPTER_ADMIN_TOKEN or --token-file)", file=sys.stderr)
+        print(f"{prog}: no admin token (KKT_ADAPTER_ADMIN_TOKEN or --token-file)", file=sys.stderr)
         return 2
     headers = {"Authorization": f"Bearer {token}"}
     try:
         with httpx.Client(base_url=args.url, headers=headers, timeout=TIMEOUT_S) as client:
             device = _device(client, args.device)
-            answer = client.post(f"/v1/admin/devices/{device}/{ACTIONS[args.action]}")
+            answer = client.post(f"/v1/admin/devices/{device}/{actions[args.action]}")
     except (httpx.HTTPError, ValueError) as exc:
-        print(f"kkt-adapter shift: {exc}", file=sys.stderr)
+        print(f"{prog}: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(answer.json(), ensure_ascii=False, indent=2))
     return 0 if answer.is_success else 1

@@ -22,6 +22,7 @@ class Action(StrEnum):
     X_REPORT = "x-report"
     CONTINUE_PRINT = "continue-print"
     READ_DOCUMENTS = "read-documents"  # params: from_fd, to_fd (at most MAX_READ_DOCUMENTS)
+    SET_CLOCK = "set-clock"  # the device's clock from the host's; only with the shift closed
 
 
 MAX_READ_DOCUMENTS = 5000
@@ -29,6 +30,11 @@ MAX_READ_DOCUMENTS = 5000
 
 class DeviceUnavailable(AdapterError):
     """The device is not connected (or its worker is stopping): the action was not queued."""
+
+
+class ActionRefused(AdapterError):
+    """The action is not allowed in the device's present state; the message says why and what to do first.
+    Nothing was sent to the device that changes it."""
 
 
 @dataclass

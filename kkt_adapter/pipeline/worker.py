@@ -21,7 +21,7 @@ from kkt_adapter.buffer.records import StoredReceipt
 from kkt_adapter.kkt.errors import DeviceError, DeviceRejected, FnOfdBlocked, KktError, LinkError, ProtocolError
 from kkt_adapter.kkt.types import DeviceStatus, Mode
 from kkt_adapter.pipeline import actions, ticket_relay, watch
-from kkt_adapter.pipeline.commands import Action, Command, DeviceUnavailable
+from kkt_adapter.pipeline.commands import Action, ActionRefused, Command, DeviceUnavailable
 from kkt_adapter.pipeline.context import DeviceContext
 from kkt_adapter.pipeline.intent import IntentReader
 from kkt_adapter.pipeline.policy import Backoff, blocking_problem, close_due
@@ -259,7 +259,7 @@ class DeviceWorker:
         try:
             extra = await actions.execute(ctx, command.action, command.params)
             status = await ctx.poll()
-        except (KktError, ValueError) as exc:  # ValueError: bad action parameters
+        except (KktError, ValueError, ActionRefused) as exc:  # ValueError: bad action parameters
             if not command.future.done():
                 command.future.set_exception(exc)
             if isinstance(exc, LinkError | ProtocolError):

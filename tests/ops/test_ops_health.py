@@ -300,3 +300,26 @@ def test_status_line_is_the_verdict_and_the_worst_sentence() -> None:
     assert status_line(evaluate(snap(), NOW)) == "ok"
     s = snap(buffer=BufferSnapshot(dlq_size=1), devices=(device(paper_present=False),))
     assert status_line(evaluate(s, NOW)) == "critical: Закончилась бумага — вставьте новый рулон (+1)"
+
+
+@pytest.mark.parametrize(
+    ("offset_s", "expected"), [(299.0, None), (-301.0, "отстают на 5 мин"), (7200.0, "спешат на 2 ч")]
+)
+def test_clock_disagreement_beyond_5_minutes_is_a_warning_with_its_action(
+    offset_s: float, expected: str | None
+) -> None:
+    """Device and host clocks apart by more than the bound (default 5 min): a warning naming the set-clock command."""
+    s = snap(devices=(device(clock_offset_s=offset_s, device_now=NOW + timedelta(seconds=offset_s)),))
+    if expected is None:
+        assert "clock_skew" not in codes(s)
+        return
+    assert codes(s)["clock_skew"] is Severity.WARNING
+    text = sentence(s, "clock_skew")
+    assert expected in text
+    assert "kkt-adapter device set-clock --device kkt1" in text
+
+
+def test_shift_age_is_measured_on_the_devices_clock() -> None:
+    """Opened 2 h ago by the host's clock but 22 h 30 min ago by the device's: the near-24-h warning."""
+    s = snap(devices=(device(device_now=NOW + timedelta(hours=20, minutes=30), clock_offset_s=73800.0),))
+    assert codes(s)["shift_near_24h"] is Severity.WARNING

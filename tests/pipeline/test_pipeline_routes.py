@@ -13,7 +13,7 @@ from pipeline_app import ADMIN_TOKEN, build, serve
 from pipeline_rig import make_emulator, sale, settings_for
 
 from kkt_adapter.emulator.emulator import Emulator
-from kkt_adapter.pipeline import cli
+from kkt_adapter.pipeline import cli, cli_device
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -90,3 +90,69 @@ def test_shift_cli_without_a_token_is_a_usage_error(monkeypatch: pytest.MonkeyPa
     """No token anywhere → exit 2, nothing sent."""
     monkeypatch.delenv("KKT_ADAPTER_ADMIN_TOKEN", raising=False)
     assert cli.main(["open", "--url", "http://127.0.0.1:9"]) == 2
+
+
+def _audits(db: Path) -> list[tuple[str, str]]:
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT reason, detail FROM events WHERE kind = 'audit' AND actor = 'admin' ORDER BY seq")
+        return [(str(reason), str(detail)) for reason, detail in rows]
+
+
+def _first_offset(url: str) -> float:
+    """The daemon's first measured clock offset of kkt1 (device − host, s)."""
+    deadline = time.monotonic() + 10
+    while (offset := httpx.get(f"{url}/v1/devices").json()["devices"][0].get("clock_offset_s")) is None:
+        assert time.monotonic() < deadline, "the device's clock was never read"
+        time.sleep(0.05)
+    return float(offset)
+
+
+def _wait_offset(url: str, near_s: float) -> float:
+    """The daemon's measured clock offset of kkt1 once it is within 60 s of ``near_s``."""
+    deadline = time.monotonic() + 10
+    while True:
+        offset = httpx.get(f"{url}/v1/devices").json()["devices"][0].get("clock_offset_s")
+        if offset is not None and abs(offset - near_s) < 60:
+            return float(offset)
+        assert time.monotonic() < deadline, f"offset never near {near_s}: {offset}"
+        time.sleep(0.05)
+
+
+def test_set_clock_sets_the_device_clock_from_the_hosts_and_is_audited(
+    daemon: tuple[str, Emulator], tmp_path: Path
+) -> None:
+    """Shift closed, device 2 h ahead of the host: set-clock brings the offset under a few seconds; audited ok."""
+    url, emu = daemon
+    base = _first_offset(url)
+    emu.advance_clock(7200)
+    _wait_offset(url, base + 7200)
+    answer = httpx.post(f"{url}/v1/admin/devices/kkt1/set-clock", headers=AUTH, timeout=15)
+    assert answer.status_code == 200, answer.text
+    assert abs(answer.json()["offset_s"]) < 5
+    assert abs(answer.json()["offset_s_before"] - (base + 7200)) < 60
+    assert _audits(tmp_path / "buffer.db")[-1][0] == "device set-clock"
+    assert '"ok"' in _audits(tmp_path / "buffer.db")[-1][1]
+
+
+def test_set_clock_is_refused_while_the_shift_is_open(daemon: tuple[str, Emulator], tmp_path: Path) -> None:
+    """Shift open: 409 with the reason, the device's clock unchanged, the refusal audited."""
+    url, emu = daemon
+    assert httpx.post(f"{url}/v1/admin/devices/kkt1/open-shift", headers=AUTH).status_code == 200
+    emu.advance_clock(7200)
+    before = emu.now()
+    answer = httpx.post(f"{url}/v1/admin/devices/kkt1/set-clock", headers=AUTH, timeout=15)
+    assert answer.status_code == 409
+    assert "смена 1 открыта" in answer.json()["message"]
+    assert abs((emu.now() - before).total_seconds()) < 5
+    reason, detail = _audits(tmp_path / "buffer.db")[-1]
+    assert reason == "device set-clock"
+    assert "refused" in detail
+
+
+def test_device_cli_set_clock(daemon: tuple[str, Emulator], monkeypatch: pytest.MonkeyPatch) -> None:
+    """``kkt-adapter device set-clock`` exits 0 with the shift closed, 1 (refused) with it open."""
+    url, _ = daemon
+    monkeypatch.setenv("KKT_ADAPTER_ADMIN_TOKEN", ADMIN_TOKEN)
+    assert cli_device.main(["set-clock", "--url", url]) == 0
+    assert cli.main(["open", "--url", url]) == 0
+    assert cli_device.main(["set-clock", "--url", url]) == 1
