@@ -10,13 +10,15 @@ from pathlib import Path
 import uvicorn
 
 from kkt_adapter.buffer.errors import DatabaseRefused, StorageUnavailable
-from kkt_adapter.config import ConfigError, load_settings
+from kkt_adapter.config import ConfigError, Settings, load_settings
+from kkt_adapter.daemon.lock import AlreadyRunning, hold_pid_lock, pid_path, release_pid_lock
 from kkt_adapter.daemon.wiring import build_app
 from kkt_adapter.ops.notify import Notifier, NotifyingServer
 
 
 def main(argv: list[str]) -> int:
-    """Run until SIGTERM/SIGINT. Exit 2 on a bad configuration, 3 when the database is refused."""
+    """Run until SIGTERM/SIGINT. Exit 2 on a bad configuration, 3 when the database is refused or another
+    daemon holds the data directory (one line naming its PID, before anything else is opened)."""
     parser = argparse.ArgumentParser(prog="kkt-adapter run", description="Start the kkt-adapter daemon.")
     parser.add_argument("--config", type=Path, help="TOML configuration file (default: built-in defaults)")
     args = parser.parse_args(argv)
@@ -25,6 +27,18 @@ def main(argv: list[str]) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
+    try:
+        lock_fd = hold_pid_lock(pid_path(settings.buffer.path))
+    except (AlreadyRunning, OSError) as exc:
+        print(f"kkt-adapter: {exc}", file=sys.stderr)
+        return 3
+    try:
+        return _serve(settings)
+    finally:
+        release_pid_lock(lock_fd)
+
+
+def _serve(settings: Settings) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per OFD request is noise, not news
     app = build_app(settings)

@@ -86,6 +86,7 @@ class SerialLink:
                 write_timeout=self.policy.write_timeout_s,
                 xonxoff=False,
                 rtscts=False,
+                exclusive=True,  # flock before any setting changes: one process per port (POSIX)
             )
         except (serial.SerialException, OSError, termios.error, ValueError) as exc:
             raise PortGone(f"cannot open {self.port}: {exc}") from exc
