@@ -16,7 +16,7 @@ from kkt_adapter.buffer.errors import IllegalTransition
 from kkt_adapter.buffer.events import Event
 from kkt_adapter.buffer.records import StoredReceipt
 from kkt_adapter.buffer.states import ReceiptState
-from kkt_adapter.ofd.contract import document_id
+from kkt_adapter.export.contract import document_id
 from kkt_adapter.sync.ports import PAUSE_SETTING
 
 router = APIRouter(tags=["sync"], responses=error_responses(401, 403, 404, 409, 503))

@@ -13,8 +13,8 @@ from kkt_adapter.config.errors import ConfigError
 # Every token's environment variable (the only place these names are spelled).
 POS_TOKEN_ENV = "KKT_ADAPTER_POS_TOKEN"  # noqa: S105 -- the variable's name, not a secret
 ADMIN_TOKEN_ENV = "KKT_ADAPTER_ADMIN_TOKEN"  # noqa: S105 -- the variable's name, not a secret
-OFD_TOKEN_ENV = "KKT_ADAPTER_OFD_TOKEN"  # noqa: S105 -- the variable's name, not a secret
-TOKEN_ENVS = frozenset({POS_TOKEN_ENV, ADMIN_TOKEN_ENV, OFD_TOKEN_ENV})
+EXPORT_TOKEN_ENV = "KKT_ADAPTER_EXPORT_TOKEN"  # noqa: S105 -- the variable's name, not a secret
+TOKEN_ENVS = frozenset({POS_TOKEN_ENV, ADMIN_TOKEN_ENV, EXPORT_TOKEN_ENV})
 
 
 def load_secret(env_name: str, file: Path | None, environ: Mapping[str, str] | None = None) -> SecretStr | None:

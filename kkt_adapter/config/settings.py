@@ -1,15 +1,16 @@
 """All settings of the daemon, validated by pydantic: the TOML file, then ``KKT_ADAPTER_…`` environment overrides.
 
 Nested keys use ``__`` in the environment: ``KKT_ADAPTER_API__PORT=8711`` overrides ``[api] port``.
-Secrets (the POS and admin tokens, the OFD token) are never settings values: they come from a file
+Secrets (the POS and admin tokens, the export token) are never settings values: they come from a file
 named here (``*_token_file``) or from the environment (see :mod:`kkt_adapter.config.secrets`).
 """
 
 from __future__ import annotations
 
 from datetime import time
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -59,7 +60,46 @@ class ShiftSettings(_Section):
     close_before_limit_min: Annotated[int, Field(ge=1, le=600)] = 15
 
 
+class OfdMode(StrEnum):
+    """Who talks to the OFD: the host relays the FN's messages, the KKT itself, or nobody."""
+
+    RELAY = "relay"
+    DEVICE = "device"
+    OFF = "off"
+
+
+_MOVED_TO_EXPORT = ("base_url", "token_file")
+
+
 class OfdSettings(_Section):
+    """The real OFD (FNS transport protocol over TCP). ``host``/``port`` unset in ``relay`` mode: read
+    from the KKT's table 19 ("Параметры ОФД") at start."""
+
+    mode: OfdMode = OfdMode.RELAY
+    host: Annotated[str, Field(min_length=1, max_length=253)] | None = None
+    port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    connect_timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0
+    read_timeout_s: Annotated[float, Field(gt=0, le=600)] = 60.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _json_endpoint_moved(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            moved = [key for key in _MOVED_TO_EXPORT if key in data]
+            if moved:
+                keys = ", ".join(f"ofd.{key}" for key in moved)
+                raise ValueError(
+                    f"{keys}: the JSON endpoint is not the OFD; it is the optional HQ export now: move "
+                    f"{', '.join(moved)} to [export] and set export.enabled = true. [ofd] sets the real OFD: "
+                    "mode (relay|device|off), host, port"
+                )
+        return data
+
+
+class ExportSettings(_Section):
+    """The optional export of receipts to an HQ/accounting endpoint (the JSON contract, docs/export-api.md)."""
+
+    enabled: bool = False
     base_url: str = "http://127.0.0.1:8720"
     token_file: Path | None = None
     connect_timeout_s: Annotated[float, Field(gt=0, le=60)] = 3.0
@@ -99,6 +139,7 @@ class Settings(_Section):
     default_device: str | None = None
     shift: ShiftSettings = ShiftSettings()
     ofd: OfdSettings = OfdSettings()
+    export: ExportSettings = ExportSettings()
     sync: SyncSettings = SyncSettings()
     ops: OpsSettings = OpsSettings()
 

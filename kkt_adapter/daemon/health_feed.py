@@ -21,10 +21,10 @@ log = logging.getLogger("kkt_adapter.daemon")
 def ofd_snapshot(
     sync_worker: Any | None, paused: bool, oldest_undelivered_at: datetime | None, now: datetime
 ) -> OfdSnapshot:
-    """The OFD part of the snapshot from the sync worker's status (None: sync disabled)."""
+    """The OFD part of the snapshot from the sync worker's status (None: no loop runs, nothing to say)."""
     lag = None if oldest_undelivered_at is None else max((now - oldest_undelivered_at).total_seconds(), 0.0)
     if sync_worker is None:
-        return OfdSnapshot(sync_paused=True, sync_lag_s=lag)
+        return OfdSnapshot(sync_lag_s=lag)
     status = sync_worker.status()
     return OfdSnapshot(
         breaker=BreakerState(str(status["breaker"])),
@@ -49,7 +49,12 @@ class HealthFeed:
         base = self.cache.get_snapshot()
         devices = self.pipeline.health_devices() if self.pipeline is not None else base.devices
         ofd = ofd_snapshot(self.sync_worker, self.paused, base.buffer.oldest_undelivered_at, base.taken_at)
-        return replace(base, devices=devices, ofd=ofd, workers=self.heartbeats())
+        buffer = base.buffer
+        if self.sync_worker is None:
+            # No export runs: receipts waiting for it are nobody's backlog, least of all the OFD's (the
+            # OFD's clock is the FN's own queue, FF39).
+            buffer = replace(buffer, oldest_undelivered_at=None)
+        return replace(base, buffer=buffer, devices=devices, ofd=ofd, workers=self.heartbeats())
 
     def heartbeats(self) -> dict[str, float]:
         """Loop heartbeats (monotonic) for health and the systemd watchdog.

@@ -35,7 +35,8 @@ id = "kkt1"
 port = "{dir}/kkt1"
 baudrate = 115200
 
-[ofd]
+[export]
+enabled = true
 base_url = "http://127.0.0.1:{ofd_port}"
 token_file = "{dir}/ofd-token"
 
@@ -129,7 +130,7 @@ def main(argv: list[str]) -> int:
         _wait_http(f"http://127.0.0.1:{args.emulator_port}/state", emulator, "emulator")
         ofd = _spawn(
             [
-                "ofd-sim",
+                "export-sim",
                 "--port",
                 str(args.ofd_port),
                 "--db",

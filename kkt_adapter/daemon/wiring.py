@@ -25,7 +25,7 @@ from kkt_adapter.api.app import create_app
 from kkt_adapter.api.deps import Services
 from kkt_adapter.buffer.store import Store
 from kkt_adapter.clock import utc_now
-from kkt_adapter.config.secrets import ADMIN_TOKEN_ENV, OFD_TOKEN_ENV, POS_TOKEN_ENV, load_secret
+from kkt_adapter.config.secrets import ADMIN_TOKEN_ENV, EXPORT_TOKEN_ENV, POS_TOKEN_ENV, load_secret
 from kkt_adapter.config.settings import Settings
 from kkt_adapter.daemon.devices import shtrih_driver
 from kkt_adapter.daemon.health_feed import HealthFeed
@@ -74,14 +74,14 @@ def _nightly(settings: Settings, store: Store) -> AsyncIOScheduler | None:
     return scheduler
 
 
-async def _start_sync(settings: Settings, store: Store) -> SyncService | None:
-    """The OFD sync loop with its metrics hooks, unless disabled in the settings."""
-    if not settings.sync.enabled:
+async def _start_export(settings: Settings, store: Store) -> SyncService | None:
+    """The optional HQ export loop (receipts as JSON, its own breaker) with its metrics hooks; off by default."""
+    if not settings.export.enabled:
         return None
-    token = load_secret(OFD_TOKEN_ENV, settings.ofd.token_file)
+    token = load_secret(EXPORT_TOKEN_ENV, settings.export.token_file)
     return await SyncService.start(
         store,
-        settings.ofd,
+        settings.export,
         settings.sync,
         token.get_secret_value() if token else None,
         on_outcome=metrics.ofd_call,
@@ -129,7 +129,7 @@ def build_app(settings: Settings) -> FastAPI:
             observe_fiscalization=metrics.observe_fiscalization,
             device_error=metrics.device_error,
         )
-        sync = await _start_sync(settings, store)
+        sync = await _start_export(settings, store)
         if sync is not None:
             pipeline.hooks.on_fiscalized = sync.worker.wake
         feed = HealthFeed(cache, pipeline, sync.worker if sync else None)

@@ -1,7 +1,7 @@
 """Host-relayed OFD answers: FF32 (start writing an answer) and FF33 (write a block of it).
 
 A KKT without its own network gets the OFD's confirmation of a document through the host, which writes
-it into the FN. The emulator's answer is our container (``docs/ofd-api.md``): ``fd_number(4 LE)`` + the
+it into the FN. The emulator's answer is our container (``docs/export-api.md``): ``fd_number(4 LE)`` + the
 OFD's ticket id in printable ASCII (1…64 bytes). When the last byte arrives, the document is confirmed
 exactly as ``Emulator.ofd_ack`` confirms one: it leaves the FF39/FF3F queue and FF3C returns a ticket.
 

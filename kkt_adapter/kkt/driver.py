@@ -257,7 +257,7 @@ class ShtrihDriver:
 
     def write_ofd_ticket(self, fd_number: int, ticket: str) -> None:
         """FF32, then FF33 blocks: write the OFD's confirmation of ``fd_number`` into the FN (our container
-        ``fd_number(4 LE) + ticket``, ``docs/ofd-api.md``), so the FN takes it off its unsent queue.
+        ``fd_number(4 LE) + ticket``, ``docs/export-api.md``), so the FN takes it off its unsent queue.
 
         :class:`ProtocolError` before anything is sent if the ticket is not 1…64 printable ASCII
         characters; the FN's refusal (unknown or already confirmed document) as a :class:`DeviceError`.

@@ -6,8 +6,8 @@ side is read from, and in which order, is in :mod:`kkt_adapter.ops.reconcile_sou
 
 Exit code: 0 clean, 1 discrepancies, 2 could not run (configuration, daemon, buffer file, OFD, no such
 shift). The admin token comes from ``$KKT_ADAPTER_ADMIN_TOKEN``, ``--token-file`` or the config's
-``api.admin_token_file``; the OFD token from ``$KKT_ADAPTER_OFD_TOKEN``, ``--ofd-token-file`` or
-``ofd.token_file``; never from the command line.
+``api.admin_token_file``; the OFD token from ``$KKT_ADAPTER_EXPORT_TOKEN``, ``--ofd-token-file`` or
+``export.token_file``; never from the command line.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from pathlib import Path
 import httpx
 
 from kkt_adapter.config import ConfigError, load_settings
-from kkt_adapter.config.secrets import ADMIN_TOKEN_ENV, OFD_TOKEN_ENV, load_secret
+from kkt_adapter.config.secrets import ADMIN_TOKEN_ENV, EXPORT_TOKEN_ENV, load_secret
 from kkt_adapter.config.settings import Settings
-from kkt_adapter.ofd.client import OfdClientConfig
+from kkt_adapter.export.client import OfdClientConfig
 from kkt_adapter.ops.reconcile import OPERATIONS, Report, Sources, Totals, compare, ofd_ids_to_ask
 from kkt_adapter.ops.reconcile_scope import Scope, ScopeNotFound
 from kkt_adapter.ops.reconcile_sources import DaemonFn, FnSide, SourceError, read_buffer, read_fn, read_ofd
@@ -87,7 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--token-file", type=Path, help=f"admin token file (or ${ADMIN_TOKEN_ENV})")
     parser.add_argument("--db", type=Path, help="buffer database (default: the config's buffer.path)")
     parser.add_argument("--ofd-url", help="the OFD's base URL (default: the config's ofd.base_url)")
-    parser.add_argument("--ofd-token-file", type=Path, help=f"OFD token file (or ${OFD_TOKEN_ENV})")
+    parser.add_argument("--ofd-token-file", type=Path, help=f"OFD token file (or ${EXPORT_TOKEN_ENV})")
     parser.add_argument("--skip-ofd", action="store_true", help="do not ask the OFD (e.g. while offline)")
     parser.add_argument("--max-documents", type=int, default=20_000, help="read at most this many FN documents")
     return parser
@@ -113,9 +113,9 @@ def _daemon(args: argparse.Namespace, settings: Settings) -> httpx.Client:
 
 
 def _ofd_config(args: argparse.Namespace, settings: Settings) -> OfdClientConfig:
-    secret = load_secret(OFD_TOKEN_ENV, args.ofd_token_file or settings.ofd.token_file)
+    secret = load_secret(EXPORT_TOKEN_ENV, args.ofd_token_file or settings.export.token_file)
     return OfdClientConfig.from_settings(
-        settings.ofd.model_copy(update={"base_url": args.ofd_url or settings.ofd.base_url}),
+        settings.export.model_copy(update={"base_url": args.ofd_url or settings.export.base_url}),
         None if secret is None else secret.get_secret_value(),
         max_connections=8,
     )

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from kkt_adapter.buffer.states import ReceiptState
+from kkt_adapter.export.contract import document_id
 from kkt_adapter.kkt.types import FnDocument
-from kkt_adapter.ofd.contract import document_id
 
 S = ReceiptState
 DOC_SHIFT_OPEN, DOC_RECEIPT, DOC_SHIFT_CLOSE = 2, 3, 5

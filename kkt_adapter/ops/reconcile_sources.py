@@ -33,9 +33,9 @@ from kkt_adapter.buffer.db import connect
 from kkt_adapter.buffer.errors import StoreError
 from kkt_adapter.buffer.records import StoredReceipt
 from kkt_adapter.errors import AdapterError
+from kkt_adapter.export.client import OfdClient, OfdClientConfig
+from kkt_adapter.export.outcome import Delivered, Permanent
 from kkt_adapter.kkt.types import FnDocument
-from kkt_adapter.ofd.client import OfdClient, OfdClientConfig
-from kkt_adapter.ofd.outcome import Delivered, Permanent
 from kkt_adapter.ops.reconcile import BufferEntry
 from kkt_adapter.ops.reconcile_scope import Scope, ScopeNotFound, Window, locate
 

@@ -12,7 +12,7 @@ recorded, a transient device state ends the batch (the next idle cycle tries aga
 protocol failures propagate, to the worker's usual handling of a lost link.
 
 Only documents the OFD confirmed get a ticket: shift open/close reports are FN documents too, but the
-sync does not deliver them, so they stay in the FN's queue (see ``docs/ofd-api.md``).
+sync does not deliver them, so they stay in the FN's queue (see ``docs/export-api.md``).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from enum import StrEnum
 
 import pybreaker
 
-from kkt_adapter.ofd.outcome import Outcome, RetryLater
+from kkt_adapter.export.outcome import Outcome, RetryLater
 
 log = logging.getLogger(__name__)
 

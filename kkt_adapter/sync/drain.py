@@ -19,9 +19,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from kkt_adapter.buffer.store import Store
-from kkt_adapter.config.secrets import OFD_TOKEN_ENV, load_secret
-from kkt_adapter.ofd.client import OfdClient, OfdClientConfig
-from kkt_adapter.ofd.sim.samples import sample_receipt
+from kkt_adapter.config.secrets import EXPORT_TOKEN_ENV, load_secret
+from kkt_adapter.export.client import OfdClient, OfdClientConfig
+from kkt_adapter.export.sim.samples import sample_receipt
 from kkt_adapter.receipts.model import TaxSystem
 from kkt_adapter.sync.config import SyncConfig
 from kkt_adapter.sync.worker import SyncWorker
@@ -70,7 +70,7 @@ def _percentiles(values: list[float]) -> dict[str, float | int | None]:
 
 
 async def _drain(args: argparse.Namespace) -> dict[str, object]:
-    secret = load_secret(OFD_TOKEN_ENV, args.token_file)
+    secret = load_secret(EXPORT_TOKEN_ENV, args.token_file)
     config = SyncConfig(
         concurrency=args.concurrency,
         batch=args.batch,

@@ -15,9 +15,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from kkt_adapter.ofd.client import OfdClient, OfdClientConfig
-from kkt_adapter.ofd.contract import OfdDocument
-from kkt_adapter.ofd.outcome import Delivered, Outcome, Permanent, RetryLater
+from kkt_adapter.export.client import OfdClient, OfdClientConfig
+from kkt_adapter.export.contract import OfdDocument
+from kkt_adapter.export.outcome import Delivered, Outcome, Permanent, RetryLater
 from kkt_adapter.sync.config import SyncConfig
 from kkt_adapter.sync.ports import SyncStore
 from kkt_adapter.sync.worker import SyncWorker

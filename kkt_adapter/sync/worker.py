@@ -34,9 +34,9 @@ from pydantic import ValidationError
 
 from kkt_adapter.buffer.records import StoredReceipt
 from kkt_adapter.clock import utc_now
-from kkt_adapter.ofd.build import NotFiscalizedError, build_document
-from kkt_adapter.ofd.contract import OfdDocument
-from kkt_adapter.ofd.outcome import Delivered, Outcome, Permanent, RetryLater
+from kkt_adapter.export.build import NotFiscalizedError, build_document
+from kkt_adapter.export.contract import OfdDocument
+from kkt_adapter.export.outcome import Delivered, Outcome, Permanent, RetryLater
 from kkt_adapter.sync.backoff import MAX_SERVER_DELAY_S, retry_delay_s
 from kkt_adapter.sync.breaker import Breaker, BreakerState
 from kkt_adapter.sync.config import SyncConfig

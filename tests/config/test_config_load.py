@@ -155,3 +155,17 @@ def test_a_bad_environment_value_names_the_key() -> None:
     """An environment override is validated like the file and named by its settings key."""
     assert error_of(None, {"KKT_ADAPTER_API__PORT": "0"}).startswith("config error: api.port: ")
     assert error_of(None, {"KKT_ADAPTER_API__PROT": "1"}) == "config error: api.prot: unknown key"
+
+
+def test_the_old_ofd_json_keys_say_where_they_moved(tmp_path: Path) -> None:
+    """``[ofd] base_url`` (the JSON endpoint of old) fails with one line pointing to ``[export]``."""
+    message = error_of(write(tmp_path, '[ofd]\nbase_url = "http://hq.example:8720"\n'))
+    assert "ofd.base_url" in message
+    assert "[export]" in message
+    assert "export.enabled = true" in message
+
+
+def test_ofd_mode_must_be_one_of_the_three(tmp_path: Path) -> None:
+    """``ofd.mode`` accepts relay, device or off, and names the key otherwise."""
+    assert load_settings(write(tmp_path, '[ofd]\nmode = "device"\n'), {}).ofd.mode == "device"
+    assert "ofd.mode" in error_of(write(tmp_path, '[ofd]\nmode = "json"\n'))

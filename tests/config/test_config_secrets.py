@@ -53,7 +53,7 @@ def test_a_loaded_token_does_not_print(tmp_path: Path) -> None:
 
 def test_token_variables_are_not_settings_keys() -> None:
     """``KKT_ADAPTER_*_TOKEN`` variables are read as secrets, not refused as unknown settings."""
-    environ = {"KKT_ADAPTER_POS_TOKEN": TOKEN, "KKT_ADAPTER_ADMIN_TOKEN": TOKEN, "KKT_ADAPTER_OFD_TOKEN": TOKEN}
+    environ = {"KKT_ADAPTER_POS_TOKEN": TOKEN, "KKT_ADAPTER_ADMIN_TOKEN": TOKEN, "KKT_ADAPTER_EXPORT_TOKEN": TOKEN}
     settings = load_settings(None, environ)
     assert TOKEN not in settings.model_dump_json()
 

@@ -17,8 +17,8 @@ import httpx
 import pytest
 from daemon_harness import Daemon, announced, make_receipt, prepare_daemon, wait_until
 
+from kkt_adapter.export.sim.server import RunningSim, spawned_sim
 from kkt_adapter.kkt.driver import ShtrihDriver
-from kkt_adapter.ofd.sim.server import RunningSim, spawned_sim
 from kkt_adapter.ops import cli_reconcile
 from kkt_adapter.receipts.model import ReceiptIn, TaxSystem
 
@@ -76,7 +76,7 @@ def _system(tmp_path: Path) -> Iterator[System]:
                     "api": {"admin_token_file": str(tmp_path / "admin-token")},
                     "buffer": {"min_free_bytes": 0},
                     "devices": [],  # replaced below: TOML arrays of tables are written by hand
-                    "ofd": {"base_url": ofd.base_url, "token_file": str(tmp_path / "ofd-token")},
+                    "export": {"enabled": True, "base_url": ofd.base_url, "token_file": str(tmp_path / "ofd-token")},
                     "sync": {"backoff_base_s": 0.05, "backoff_cap_s": 0.5},
                     "ops": {"fn_watch_interval_s": 1.0},
                 },

@@ -1,7 +1,7 @@
 """The cashier page of the whole running system in a real headless chromium (issue 6's done-when).
 
 Three processes, as ``kkt-adapter up`` starts them: the emulated KKT on a pty (``kkt-adapter emulator``),
-the OFD simulator (``kkt-adapter ofd-sim``) and the daemon (``kkt-adapter run``) configured to use both.
+the OFD simulator (``kkt-adapter export-sim``) and the daemon (``kkt-adapter run``) configured to use both.
 Nothing here feeds the page: the problems come from the device worker's status polls and the sync
 worker's breaker. The health model calls the OFD unreachable when the breaker is open (or after
 ``ofd_failures_warn`` consecutive failures); the config sets ``[sync] fail_max = 1`` so that one refused
@@ -26,7 +26,7 @@ from daemon_harness import Daemon, free_port, make_receipt, prepare_daemon, wait
 from playwright.sync_api import Browser, Locator, Page, Playwright, expect, sync_playwright
 
 from kkt_adapter.daemon.up import host_timezone
-from kkt_adapter.ofd.sim.server import RunningSim, spawned_sim
+from kkt_adapter.export.sim.server import RunningSim, spawned_sim
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -123,7 +123,7 @@ def _daemon(tmp_path: Path, ofd: RunningSim, link: Path) -> Daemon:
         tmp_path / "daemon",
         {
             "buffer": {"min_free_bytes": 0},
-            "ofd": {"base_url": ofd.base_url, "token_file": str(tmp_path / "ofd-token")},
+            "export": {"enabled": True, "base_url": ofd.base_url, "token_file": str(tmp_path / "ofd-token")},
             "sync": {
                 "fail_max": 1,
                 "reset_timeout_s": 1.0,

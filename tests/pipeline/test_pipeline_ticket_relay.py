@@ -146,7 +146,7 @@ def test_relay_lifts_the_fn_block_while_receipts_wait(tmp_path: Path) -> None:
         emu = rig.emulators[DEVICE]
         try:
             await fiscalize(rig, ["a", "b"])
-            emu.ofd_ack(1)  # the shift-open report: not ours to confirm (see docs/ofd-api.md)
+            emu.ofd_ack(1)  # the shift-open report: not ours to confirm (see docs/export-api.md)
             emu.advance_clock(31 * 24 * 3600)
             assert emu.is_fn_blocked()
             await rig.post("c", sale(500, "c"), DEVICE)

@@ -39,7 +39,8 @@ id = "kkt1"
 port = "{dir}/kkt1"
 answer_timeout_s = 3.0
 
-[ofd]
+[export]
+enabled = true
 base_url = "http://127.0.0.1:{ofd_port}"
 token_file = "{dir}/ofd-token"
 connect_timeout_s = 1.0
@@ -148,11 +149,11 @@ class System:
         self._await("emulator", f"{self.emulator}/state")
 
     def start_ofd(self) -> None:
-        args = ["ofd-sim", "--port", str(self.ofd_port), "--control-port", str(self.ofd_control_port)]
+        args = ["export-sim", "--port", str(self.ofd_port), "--control-port", str(self.ofd_control_port)]
         self._spawn(
-            "ofd-sim", [*args, "--db", str(self.root / "ofd-sim.db"), "--token-file", str(self.root / "ofd-token")]
+            "export-sim", [*args, "--db", str(self.root / "ofd-sim.db"), "--token-file", str(self.root / "ofd-token")]
         )
-        self._await("ofd-sim", f"{self.ofd_control}/stats")
+        self._await("export-sim", f"{self.ofd_control}/stats")
 
     def start_daemon(self) -> None:
         self._spawn("daemon", ["run", "--config", str(self.root / "soak.toml")])
@@ -191,7 +192,7 @@ class System:
         self.start_emulator()
 
     def stop_all(self) -> None:
-        for name in ("daemon", "ofd-sim", "emulator"):
+        for name in ("daemon", "export-sim", "emulator"):
             with contextlib.suppress(Exception):
                 self.stop(name)
 

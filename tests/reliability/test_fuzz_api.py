@@ -34,7 +34,7 @@ def fuzz_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     """One real daemon for the module, with an admin token; stopped after the last test."""
     workdir = tmp_path_factory.mktemp("fuzz")
     # The default device kkt1 on run/kkt1 (absent in the workdir) and an OFD nobody listens at.
-    settings = {"ofd": {"base_url": f"http://127.0.0.1:{free_port()}"}}
+    settings = {"export": {"enabled": True, "base_url": f"http://127.0.0.1:{free_port()}"}}
     daemon = prepare_daemon(workdir, settings, {"KKT_ADAPTER_ADMIN_TOKEN": ADMIN_TOKEN})
     daemon.start()
     try:

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 from kkt_adapter.buffer.records import StoredReceipt
 from kkt_adapter.buffer.states import ReceiptState
-from kkt_adapter.ofd.contract import OfdDocument
-from kkt_adapter.ofd.outcome import Delivered, Outcome
-from kkt_adapter.ofd.sim.samples import sample_fiscalized
+from kkt_adapter.export.contract import OfdDocument
+from kkt_adapter.export.outcome import Delivered, Outcome
+from kkt_adapter.export.sim.samples import sample_fiscalized
 
 T0 = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 

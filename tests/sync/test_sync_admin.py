@@ -22,9 +22,9 @@ from kkt_adapter.api.app import create_app
 from kkt_adapter.api.deps import Services
 from kkt_adapter.buffer.store import Store
 from kkt_adapter.config.settings import Settings
-from kkt_adapter.ofd.outcome import Delivered, Outcome
-from kkt_adapter.ofd.sim.samples import seed_fiscalized
-from kkt_adapter.ofd.sim.server import free_port
+from kkt_adapter.export.outcome import Delivered, Outcome
+from kkt_adapter.export.sim.samples import seed_fiscalized
+from kkt_adapter.export.sim.server import free_port
 from kkt_adapter.sync import cli, cli_pause
 from kkt_adapter.sync.config import SyncConfig
 from kkt_adapter.sync.worker import SyncWorker

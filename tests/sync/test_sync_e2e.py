@@ -19,11 +19,11 @@ import pytest
 from sync_helpers import eventually
 
 from kkt_adapter.buffer.store import Store
-from kkt_adapter.config.settings import OfdSettings, SyncSettings
-from kkt_adapter.ofd.client import OfdClient, OfdClientConfig
-from kkt_adapter.ofd.contract import document_id
-from kkt_adapter.ofd.sim.samples import SAMPLE_FN, seed_fiscalized
-from kkt_adapter.ofd.sim.server import RunningSim, spawned_sim
+from kkt_adapter.config.settings import ExportSettings, SyncSettings
+from kkt_adapter.export.client import OfdClient, OfdClientConfig
+from kkt_adapter.export.contract import document_id
+from kkt_adapter.export.sim.samples import SAMPLE_FN, seed_fiscalized
+from kkt_adapter.export.sim.server import RunningSim, spawned_sim
 from kkt_adapter.sync.config import SyncConfig
 from kkt_adapter.sync.service import SyncService
 from kkt_adapter.sync.worker import SyncWorker
@@ -277,7 +277,7 @@ def test_sync_service_wires_settings_to_a_running_loop_and_stops_cleanly(tmp_pat
     async def scenario() -> dict[str, int]:
         store = await Store.open(tmp_path / "buffer.db")
         service = await SyncService.start(
-            store, OfdSettings(base_url=sim.base_url), SyncSettings(reset_timeout_s=1.0), token=None
+            store, ExportSettings(enabled=True, base_url=sim.base_url), SyncSettings(reset_timeout_s=1.0), token=None
         )
         await seed_fiscalized(store, range(5))
         service.worker.wake()

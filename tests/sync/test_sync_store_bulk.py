@@ -10,7 +10,7 @@ from kkt_adapter.buffer.db import connect
 from kkt_adapter.buffer.events import verify_chain
 from kkt_adapter.buffer.states import ReceiptState
 from kkt_adapter.buffer.store import Store
-from kkt_adapter.ofd.sim.samples import sample_receipt, seed_fiscalized
+from kkt_adapter.export.sim.samples import sample_receipt, seed_fiscalized
 from kkt_adapter.receipts.model import TaxSystem
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

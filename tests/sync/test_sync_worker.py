@@ -11,8 +11,8 @@ from typing import Any, TypeVar
 from sync_helpers import FakeClock, FakeStore, ScriptedOfd, stored
 
 from kkt_adapter.buffer.states import ReceiptState
-from kkt_adapter.ofd.contract import OfdDocument
-from kkt_adapter.ofd.outcome import Delivered, Outcome, Permanent, RetryLater
+from kkt_adapter.export.contract import OfdDocument
+from kkt_adapter.export.outcome import Delivered, Outcome, Permanent, RetryLater
 from kkt_adapter.sync.config import SyncConfig
 from kkt_adapter.sync.worker import SyncWorker
 

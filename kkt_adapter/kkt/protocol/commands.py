@@ -201,7 +201,7 @@ OFD_BLOCK_MAX_BYTES = 246  # a frame body is ≤ 255 bytes; FF33 has 9 fixed one
 
 
 def ofd_answer_container(fd_number: int, ticket: str) -> bytes:
-    """Our OFD answer container (emulator-defined, ``docs/ofd-api.md``): ``fd_number(4 LE)`` + the OFD's
+    """Our OFD answer container (emulator-defined, ``docs/export-api.md``): ``fd_number(4 LE)`` + the OFD's
     ticket id in printable ASCII, 1…64 bytes. ProtocolError if the ticket does not fit."""
     printable = ticket.isascii() and ticket.isprintable()
     if not printable or not 1 <= len(ticket) <= OFD_TICKET_MAX_BYTES:

@@ -1,5 +1,5 @@
-"""OFD simulator: a small separate HTTP server implementing ``docs/ofd-api.md`` with fault injection.
+"""The OFD simulator: the FNS transport protocol over TCP, for tests and the demo (``kkt-adapter ofd-sim``).
 
-A test and demo tool, never a real OFD. It keeps what it received in its own SQLite file (one row per
-document id, with a submission count) so tests can prove exactly-once delivery.
+Written from the public descriptions (yandex/ofd, Mcublog/ofd, ``docs/ofd-exchange.md``) and the emulator's
+documented test MAC (``docs/emulator.md``); it shares no code with ``kkt_adapter.ofd.wire`` or the emulator.
 """

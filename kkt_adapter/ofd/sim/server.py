@@ -1,252 +1,229 @@
-"""Run the simulator: two uvicorn servers (OFD port, control port) on one event loop in a thread.
+"""The simulator's TCP server (one message, one answer per connection) and its HTTP control API.
 
-"Down, refuse" stops the OFD server (its listening socket is closed, keep-alive connections are
-dropped) and "up" starts a new one on the same port. :func:`running_sim` is the in-process helper for
-tests: it yields the base URL and a :class:`SimControl` client and stops everything on exit.
+Per connection: read the 30-byte session header, the body it announces, check both headers and the
+CRC (never the body), count the document by (FN, FD), answer one ticket (or what the fault switch says)
+and close. A message that fails a check is counted as rejected and the connection closed unanswered.
+
+Control API (``/_sim``): ``GET stats``, ``GET received`` (one row per (FN, FD)), ``PUT faults`` (a
+:class:`~kkt_adapter.ofd.sim.faults.Faults` body), ``DELETE faults``, ``POST reset``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import socket
-import subprocess
-import sys
-import threading
+import contextlib
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 
-import httpx
 import uvicorn
+from pydantic import ValidationError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
-from kkt_adapter.ofd.sim.app import SimState, create_control_app, create_ofd_app
-from kkt_adapter.ofd.sim.db import SimDb
+from kkt_adapter.ofd.sim import frames
+from kkt_adapter.ofd.sim.faults import Fault, Faults, answer
 
 HOST = "127.0.0.1"
-START_TIMEOUT_S = 10.0
+READ_TIMEOUT_S = 30.0
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
+@dataclass
+class Seen:
+    """One document as the simulator saw it: how often it arrived and how often a clean ticket went back."""
+
+    fn_serial: str
+    fd_number: int
+    doc_type: int
+    received: int = 0
+    tickets: int = 0
+    first_at: float = 0.0
+    last_at: float = 0.0
 
 
-def _server(app: Any, port: int) -> uvicorn.Server:
-    config = uvicorn.Config(app, host=HOST, port=port, log_level="warning", lifespan="off", timeout_graceful_shutdown=1)
-    return uvicorn.Server(config)
+@dataclass
+class SimStats:
+    connections: int = 0
+    messages: int = 0
+    rejected: int = 0
+    last_rejection: str | None = None
+    answers: Counter[str] = field(default_factory=Counter)
 
 
-class SimServer:
-    """The simulator's servers on the current event loop."""
+class OfdSim:
+    """The TCP server and its control app on one event loop."""
 
-    def __init__(self, db_path: Path, port: int, control_port: int, token: str | None = None) -> None:
-        self.port, self.control_port = port, control_port
-        self._db_path, self._token = db_path, token
-        self._ofd: uvicorn.Server | None = None
-        self._ofd_task: asyncio.Task[None] | None = None
+    def __init__(
+        self,
+        port: int,
+        control_port: int,
+        *,
+        host: str = HOST,
+        mac_key: bytes = frames.DEFAULT_MAC_KEY,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.host, self.port, self.control_port = host, port, control_port
+        self.mac_key, self.clock = mac_key, clock
+        self.faults = Faults()
+        self.ledger: dict[tuple[str, int], Seen] = {}
+        self.stats = SimStats()
+        self._tcp: asyncio.Server | None = None
         self._control: uvicorn.Server | None = None
         self._control_task: asyncio.Task[None] | None = None
-        self.state: SimState | None = None
+        self._open: set[asyncio.Task[None]] = set()
+
+    # --- lifecycle ---------------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Open the database and start both servers; returns when both listen."""
-        self.state = SimState(db=SimDb(self._db_path), token=self._token, set_refusing=self._set_refusing)
-        self._control = _server(create_control_app(self.state), self.control_port)
+        """Listen on both ports; returns once both accept connections."""
+        await self._listen()
+        config = uvicorn.Config(self.control_app(), host=self.host, port=self.control_port, log_level="warning")
+        self._control = uvicorn.Server(config)
         self._control_task = asyncio.create_task(self._control.serve())
-        await _until_started(self._control, self._control_task)
-        await self._start_ofd()
-
-    async def _start_ofd(self) -> None:
-        assert self.state is not None  # noqa: S101 -- start() ran
-        self._ofd = _server(create_ofd_app(self.state), self.port)
-        self._ofd_task = asyncio.create_task(self._ofd.serve())
-        await _until_started(self._ofd, self._ofd_task)
-
-    async def _stop_ofd(self) -> None:
-        if self._ofd is not None and self._ofd_task is not None:
-            self._ofd.should_exit = True
-            await self._ofd_task
-        self._ofd = self._ofd_task = None
-
-    async def _set_refusing(self, refusing: bool) -> None:
-        if refusing:
-            await self._stop_ofd()
-        else:
-            await self._start_ofd()
+        while not self._control.started:
+            if self._control_task.done():
+                raise RuntimeError(f"control API could not start on port {self.control_port}")
+            await asyncio.sleep(0.01)
 
     async def stop(self) -> None:
-        """Stop both servers and close the database."""
-        await self._stop_ofd()
+        await self._unlisten()
+        for task in list(self._open):
+            task.cancel()
         if self._control is not None and self._control_task is not None:
             self._control.should_exit = True
             await self._control_task
-        if self.state is not None:
-            self.state.db.close()
 
+    async def _listen(self) -> None:
+        if self._tcp is None:
+            self._tcp = await asyncio.start_server(self._connection, self.host, self.port, reuse_address=True)
 
-async def _until_started(server: uvicorn.Server, task: asyncio.Task[None]) -> None:
-    async with asyncio.timeout(START_TIMEOUT_S):
-        # uvicorn exposes only a flag, no event, for "listening"
-        while not server.started:
-            if task.done():
-                raise RuntimeError(f"uvicorn exited during startup on port {server.config.port}")
-            await asyncio.sleep(0.01)
+    async def _unlisten(self) -> None:
+        if self._tcp is not None:
+            self._tcp.close()
+            await self._tcp.wait_closed()
+            self._tcp = None
 
+    async def set_faults(self, faults: Faults) -> None:
+        """Replace the switch; REFUSE closes the port, anything else opens it again."""
+        self.faults = faults
+        if faults.fault is Fault.REFUSE:
+            await self._unlisten()
+        else:
+            await self._listen()
 
-class SimThread:
-    """A :class:`SimServer` running on its own event loop in a daemon thread."""
+    # --- one connection ----------------------------------------------------------------------------------
 
-    def __init__(self, server: SimServer) -> None:
-        self.server = server
-        self._loop = asyncio.new_event_loop()
-        self._stopping: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="ofd-sim", daemon=True)
+    def _take_fault(self) -> Faults:
+        current = self.faults
+        if current.count is not None:
+            left = current.count - 1
+            self.faults = current.model_copy(update={"count": left}) if left > 0 else Faults()
+        return current
 
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        self._loop.run_until_complete(self._main())
-        self._loop.close()
-
-    async def _main(self) -> None:
-        self._stopping = asyncio.Event()
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._open.add(task)
+        self.stats.connections += 1
         try:
-            await self.server.start()
-        except BaseException as error:  # reported to start()'s caller
-            self._error = error
-            self._ready.set()
+            await self._serve_one(reader, writer)
+        except (OSError, asyncio.IncompleteReadError, TimeoutError):
+            pass
+        finally:
+            if task is not None:
+                self._open.discard(task)
+            writer.close()
+            with contextlib.suppress(OSError, asyncio.CancelledError):
+                await writer.wait_closed()
+
+    async def _serve_one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        async with asyncio.timeout(READ_TIMEOUT_S):
+            head = await reader.readexactly(frames.SESSION_LEN)
+            try:
+                body = await reader.readexactly(frames.read_header(head))
+                msg = frames.read_message(head, body)
+            except frames.BadMessage as error:
+                self.stats.rejected += 1
+                self.stats.last_rejection = str(error)
+                return
+        self.stats.messages += 1
+        now = self.clock()
+        seen = self.ledger.setdefault((msg.fn_serial, msg.fd_number), Seen(msg.fn_serial, msg.fd_number, msg.doc_type))
+        seen.received += 1
+        seen.first_at = seen.first_at or now
+        seen.last_at = now
+        switch = self._take_fault()
+        fault = switch.fault
+        self.stats.answers[fault.value] += 1
+        if fault is Fault.STALL:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(switch.stall_s):
+                    await reader.read()  # until the client gives up and closes
             return
-        self._ready.set()
-        await self._stopping.wait()
-        await self.server.stop()
+        data = answer(fault, msg, int(now), self.mac_key, switch.ofd_code)
+        if fault is Fault.CLOSE_MID_BODY:
+            writer.write(data[: frames.SESSION_LEN + (len(data) - frames.SESSION_LEN) // 2])
+            await writer.drain()
+            return
+        if fault is Fault.SPLIT:
+            for index in range(len(data)):
+                writer.write(data[index : index + 1])
+                await writer.drain()
+                await asyncio.sleep(0)
+        else:
+            writer.write(data)
+            await writer.drain()
+        if fault in (Fault.NONE, Fault.SPLIT):
+            seen.tickets += 1
 
-    def start(self) -> None:
-        """Start the thread; returns once the servers listen (raises what startup raised)."""
-        self._thread.start()
-        if not self._ready.wait(START_TIMEOUT_S):
-            raise TimeoutError("OFD simulator did not start")
-        if self._error is not None:
-            raise RuntimeError("OFD simulator failed to start") from self._error
+    # --- control API -------------------------------------------------------------------------------------
 
-    def stop(self, timeout_s: float = 10.0) -> None:
-        """Ask the servers to stop and wait for the thread."""
-        if self._stopping is not None and self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._stopping.set)
-        self._thread.join(timeout_s)
+    def snapshot(self) -> dict[str, object]:
+        """Counters, the switch and the ledger's totals, JSON-ready."""
+        stats = asdict(self.stats)
+        stats["answers"] = dict(self.stats.answers)
+        return {
+            **stats,
+            "faults": self.faults.model_dump(mode="json"),
+            "listening": self._tcp is not None,
+            "documents": len(self.ledger),
+            "repeats": sum(seen.received - 1 for seen in self.ledger.values()),
+        }
 
+    def control_app(self) -> Starlette:
+        async def stats(_: Request) -> JSONResponse:
+            return JSONResponse(self.snapshot())
 
-class SimControl:
-    """A small blocking client of the control API (``/_sim``)."""
+        async def received(_: Request) -> JSONResponse:
+            rows = sorted(self.ledger.values(), key=lambda s: (s.fn_serial, s.fd_number))
+            return JSONResponse([asdict(row) for row in rows])
 
-    def __init__(self, control_url: str) -> None:
-        self._http = httpx.Client(base_url=control_url, timeout=15.0)
+        async def put_faults(request: Request) -> JSONResponse:
+            try:
+                faults = Faults.model_validate(await request.json())
+            except (ValidationError, ValueError) as error:
+                return JSONResponse({"error": str(error)}, status_code=422)
+            await self.set_faults(faults)
+            return JSONResponse(self.faults.model_dump(mode="json"))
 
-    def close(self) -> None:
-        """Close the HTTP client."""
-        self._http.close()
+        async def clear_faults(_: Request) -> JSONResponse:
+            await self.set_faults(Faults())
+            return JSONResponse(self.faults.model_dump(mode="json"))
 
-    def _post(self, path: str, body: dict[str, object] | None = None) -> dict[str, Any]:
-        response = self._http.post(path, json=body or {})
-        response.raise_for_status()
-        result: dict[str, Any] = response.json()
-        return result
+        async def reset(_: Request) -> JSONResponse:
+            self.ledger.clear()
+            self.stats = SimStats()
+            return JSONResponse(self.snapshot())
 
-    def down(self, mode: str = "refuse", retry_after_s: int | None = None) -> None:
-        """Go down: ``refuse`` connections or answer ``503`` (with ``Retry-After`` if given)."""
-        self._post("/_sim/down", {"mode": mode, "retry_after_s": retry_after_s})
-
-    def up(self) -> None:
-        """Come back up (faults other than ``down`` are kept)."""
-        self._post("/_sim/up")
-
-    def reset(self) -> None:
-        """Clear every fault, every stored document and the counters."""
-        self._post("/_sim/reset")
-
-    def set_faults(self, **faults: object) -> dict[str, Any]:
-        """Replace all fault switches: any of ``Faults``'s fields; the rest reset to defaults."""
-        response = self._http.put("/_sim/faults", json=faults)
-        response.raise_for_status()
-        result: dict[str, Any] = response.json()
-        return result
-
-    def documents(self) -> dict[str, Any]:
-        """Totals and the listing: ``documents`` is a list of {id, ticket, received_at, submit_count}."""
-        response = self._http.get("/_sim/documents")
-        response.raise_for_status()
-        result: dict[str, Any] = response.json()
-        return result
-
-    def stats(self) -> dict[str, Any]:
-        """``{"requests", "answers": {status: count}, "documents", "submissions", "repeated"}``."""
-        response = self._http.get("/_sim/stats")
-        response.raise_for_status()
-        result: dict[str, Any] = response.json()
-        return result
-
-
-@dataclass(frozen=True)
-class RunningSim:
-    """What :func:`running_sim` yields."""
-
-    base_url: str
-    control_url: str
-    control: SimControl
-
-
-@contextmanager
-def running_sim(db_path: Path, token: str | None = None) -> Iterator[RunningSim]:
-    """Start the simulator on free loopback ports in a thread; stop it on exit."""
-    port, control_port = free_port(), free_port()
-    thread = SimThread(SimServer(db_path, port, control_port, token))
-    thread.start()
-    control = SimControl(f"http://{HOST}:{control_port}")
-    try:
-        yield RunningSim(f"http://{HOST}:{port}", f"http://{HOST}:{control_port}", control)
-    finally:
-        control.close()
-        thread.stop()
-
-
-@contextmanager
-def spawned_sim(db_path: Path, token_file: Path | None = None) -> Iterator[RunningSim]:
-    """Run ``kkt-adapter ofd-sim`` as a subprocess on free ports (its own CPU, no shared GIL); stop on exit."""
-    port, control_port = free_port(), free_port()
-    argv = [sys.executable, "-m", "kkt_adapter", "ofd-sim", "--port", str(port)]
-    argv += ["--control-port", str(control_port), "--db", str(db_path)]
-    if token_file is not None:
-        argv += ["--token-file", str(token_file)]
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL)  # noqa: S603 -- our own module
-    control = SimControl(f"http://{HOST}:{control_port}")
-    try:
-        _wait_listening(process, control)
-        yield RunningSim(f"http://{HOST}:{port}", f"http://{HOST}:{control_port}", control)
-    finally:
-        control.close()
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-
-
-def _wait_listening(process: subprocess.Popen[bytes], control: SimControl) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S * 2
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"ofd-sim exited with {process.returncode}")
-        try:
-            control.stats()
-        except httpx.TransportError:
-            time.sleep(0.05)
-            continue
-        return
-    raise TimeoutError("ofd-sim did not start")
+        return Starlette(
+            routes=[
+                Route("/_sim/stats", stats),
+                Route("/_sim/received", received),
+                Route("/_sim/faults", put_faults, methods=["PUT"]),
+                Route("/_sim/faults", clear_faults, methods=["DELETE"]),
+                Route("/_sim/reset", reset, methods=["POST"]),
+            ]
+        )

@@ -42,7 +42,7 @@ def sample_receipt(index: int) -> ReceiptIn:
 
 @dataclass(frozen=True)
 class FiscalizedSample:
-    """The fiscal attributes a stored receipt carries (fits :class:`kkt_adapter.ofd.build.Fiscalized`)."""
+    """The fiscal attributes a stored receipt carries (fits :class:`kkt_adapter.export.build.Fiscalized`)."""
 
     receipt: ReceiptIn
     fd_number: int

@@ -24,7 +24,7 @@ from email.utils import parsedate_to_datetime
 import httpx
 from pydantic import ValidationError
 
-from kkt_adapter.ofd.contract import Ticket
+from kkt_adapter.export.contract import Ticket
 
 MAX_BODY_CHARS = 2000
 

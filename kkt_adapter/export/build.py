@@ -13,7 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Protocol
 
 from kkt_adapter.errors import AdapterError
-from kkt_adapter.ofd.contract import (
+from kkt_adapter.export.contract import (
     OfdCashier,
     OfdDocument,
     OfdItem,

@@ -1,8 +1,8 @@
 """Async HTTP client for the OFD API: one pooled ``httpx.AsyncClient``, answers classified as data.
 
 ``submit`` and ``fetch_ticket`` never raise for HTTP answers or transport errors: they return an
-:data:`~kkt_adapter.ofd.outcome.Outcome`. Only cancellation propagates. The bearer token is given by the
-caller (read with ``config.secrets.load_secret`` from ``$KKT_ADAPTER_OFD_TOKEN`` or ``ofd.token_file``),
+:data:`~kkt_adapter.export.outcome.Outcome`. Only cancellation propagates. The bearer token is given by the
+caller (read with ``config.secrets.load_secret`` from ``$KKT_ADAPTER_EXPORT_TOKEN`` or ``export.token_file``),
 sent in the ``Authorization`` header and never logged or repr'd.
 """
 
@@ -24,8 +24,8 @@ if importlib.util.find_spec("sniffio") is None:
     # at once, which is exactly what httpcore expects when sniffio is absent.
     sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]
 
-from kkt_adapter.ofd.contract import OfdDocument
-from kkt_adapter.ofd.outcome import Outcome, classify
+from kkt_adapter.export.contract import OfdDocument
+from kkt_adapter.export.outcome import Outcome, classify
 
 SUBMIT_PATH = "/v1/documents"
 

@@ -1,4 +1,4 @@
-"""The OFD API contract as pydantic models (see ``docs/ofd-api.md``): one fiscal document, the answers.
+"""The OFD API contract as pydantic models (see ``docs/export-api.md``): one fiscal document, the answers.
 
 Money is integer kopecks, quantities are decimal strings with at most 3 places; every field names its
 FFD tag. The document id is ``"{fn_serial}-{fd_number}"``: unique per fiscal document and stable across

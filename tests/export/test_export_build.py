@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kkt_adapter.ofd.build import NotFiscalizedError, build_document, vat_of
-from kkt_adapter.ofd.sim.checks import check_document
-from kkt_adapter.ofd.sim.samples import sample_fiscalized
+from kkt_adapter.export.build import NotFiscalizedError, build_document, vat_of
+from kkt_adapter.export.sim.checks import check_document
+from kkt_adapter.export.sim.samples import sample_fiscalized
 
 
 def test_document_id_is_fn_serial_and_fd_number() -> None:

@@ -20,10 +20,10 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from kkt_adapter.ofd.contract import ErrorBody, ErrorItem, OfdDocument
-from kkt_adapter.ofd.sim.checks import check_document
-from kkt_adapter.ofd.sim.db import Received, SimDb, StoreResult
-from kkt_adapter.ofd.sim.faults import Action, DownMode, Faults, RateWindow, flaky_action
+from kkt_adapter.export.contract import ErrorBody, ErrorItem, OfdDocument
+from kkt_adapter.export.sim.checks import check_document
+from kkt_adapter.export.sim.db import Received, SimDb, StoreResult
+from kkt_adapter.export.sim.faults import Action, DownMode, Faults, RateWindow, flaky_action
 
 
 @dataclass
@@ -95,7 +95,7 @@ def _accept(state: SimState, raw: bytes) -> JSONResponse:
 
 
 def ofd_routes(state: SimState) -> list[Route]:
-    """The OFD API of ``docs/ofd-api.md`` (plain Starlette routes: the simulator must be cheap per request)."""
+    """The OFD API of ``docs/export-api.md`` (plain Starlette routes: the simulator must be cheap per request)."""
 
     async def submit(request: Request) -> Response:
         state.requests += 1

@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from kkt_adapter.ofd.build import build_document
-from kkt_adapter.ofd.client import OfdClient, OfdClientConfig
-from kkt_adapter.ofd.outcome import Delivered, Outcome, Permanent, RetryLater, classify, retry_after_s
-from kkt_adapter.ofd.sim.samples import sample_fiscalized
+from kkt_adapter.export.build import build_document
+from kkt_adapter.export.client import OfdClient, OfdClientConfig
+from kkt_adapter.export.outcome import Delivered, Outcome, Permanent, RetryLater, classify, retry_after_s
+from kkt_adapter.export.sim.samples import sample_fiscalized
 
 TICKET = {"id": "9999078900012345-1", "ticket": "T1", "received_at": "2026-01-15T09:00:00Z"}
 NOW = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)

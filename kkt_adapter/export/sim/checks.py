@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
-from kkt_adapter.ofd.build import vat_of
-from kkt_adapter.ofd.contract import (
+from kkt_adapter.export.build import vat_of
+from kkt_adapter.export.contract import (
     FISCAL_SIGN,
     FN_SERIAL,
     MAX_FISCAL_SIGN,
