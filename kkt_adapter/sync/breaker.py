@@ -1,4 +1,4 @@
-"""One pybreaker circuit breaker for the OFD, used correctly from asyncio.
+"""A pybreaker circuit breaker (one for the OFD relay, one for the HQ export), used correctly from asyncio.
 
 pybreaker traps handled here (see ``libs-and-style.md`` §A1):
 
@@ -19,6 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Any, TypeVar
 
 import pybreaker
 
@@ -54,12 +55,20 @@ class MonotonicStorage(pybreaker.CircuitMemoryStorage):
         self.opened_mono = self._monotonic()
 
 
+T = TypeVar("T")
+
+
 class _Unhealthy(Exception):
     """Raised inside the breaker block to record a failure; carries the outcome."""
 
-    def __init__(self, outcome: RetryLater) -> None:
-        super().__init__(outcome.reason)
+    def __init__(self, outcome: Any) -> None:
+        super().__init__(str(getattr(outcome, "reason", outcome)))
         self.outcome = outcome
+
+
+def export_unhealthy(outcome: Outcome) -> bool:
+    """The export's rule: an unhealthy :class:`RetryLater` counts against the breaker."""
+    return isinstance(outcome, RetryLater) and outcome.unhealthy
 
 
 Transition = Callable[[str, str], None]
@@ -76,7 +85,7 @@ class _Transitions(pybreaker.CircuitBreakerListener):
         new_name = getattr(new, "name", None)
         if old_name is None or new_name is None or old_name == new_name:
             return
-        log.warning("OFD circuit breaker %s → %s", old_name, new_name)
+        log.warning("circuit breaker %s: %s → %s", getattr(cb, "name", "?"), old_name, new_name)
         if self._on_change is not None:
             self._on_change(str(old_name), str(new_name))
 
@@ -91,6 +100,7 @@ class Breaker:
         success_threshold: int,
         monotonic: Callable[[], float],
         on_change: Transition | None = None,
+        name: str = "export",
     ) -> None:
         """``on_change(old, new)`` is called on each real state change (e.g. the metrics' counter)."""
         self._monotonic = monotonic
@@ -101,7 +111,7 @@ class Breaker:
             success_threshold=success_threshold,
             state_storage=self._storage,
             listeners=[_Transitions(on_change)],
-            name="ofd",
+            name=name,
             throw_new_error_on_trip=False,
         )
 
@@ -123,19 +133,20 @@ class Breaker:
         elapsed = self._monotonic() - self._storage.opened_mono
         return max(self._cb.reset_timeout - elapsed, 0.0)
 
-    async def call(self, attempt: Callable[[], Awaitable[Outcome]]) -> Outcome | None:
+    async def call(self, attempt: Callable[[], Awaitable[T]], unhealthy: Callable[[T], bool]) -> T | None:
         """Run ``attempt`` through the breaker; None if the breaker refused (no call was made).
 
-        An unhealthy :class:`RetryLater` counts as a failure; every other outcome (including permanent
-        rejections and 429) counts as success: the OFD answered.
+        An outcome for which ``unhealthy`` is true counts as a failure; every other outcome (for the
+        export: permanent rejections and 429 too) counts as success: the far end answered.
         """
         try:
             with self._cb.calling():
                 outcome = await attempt()
-                if isinstance(outcome, RetryLater) and outcome.unhealthy:
+                if unhealthy(outcome):
                     raise _Unhealthy(outcome)
         except _Unhealthy as failed:
-            return failed.outcome
+            result: T = failed.outcome
+            return result
         except pybreaker.CircuitBreakerError:
             return None
         return outcome

@@ -38,7 +38,7 @@ from kkt_adapter.export.build import NotFiscalizedError, build_document
 from kkt_adapter.export.contract import OfdDocument
 from kkt_adapter.export.outcome import Delivered, Outcome, Permanent, RetryLater
 from kkt_adapter.sync.backoff import MAX_SERVER_DELAY_S, retry_delay_s
-from kkt_adapter.sync.breaker import Breaker, BreakerState
+from kkt_adapter.sync.breaker import Breaker, BreakerState, export_unhealthy
 from kkt_adapter.sync.config import SyncConfig
 from kkt_adapter.sync.ports import PAUSE_SETTING, SyncStore
 
@@ -224,7 +224,7 @@ class SyncWorker:
             await self._dead(item, f"cannot build the OFD document: {error}", None)
             return
         self.stats.calls += 1
-        outcome = await self.breaker.call(lambda: self._submit(document))
+        outcome = await self.breaker.call(lambda: self._submit(document), export_unhealthy)
         if outcome is None:
             self.stats.calls -= 1
             self.stats.skipped += 1
