@@ -11,8 +11,9 @@
     ├── AdminError            sync/admin_http.py: a CLI's call to the daemon failed; the message is for a person
     ├── SourceError           ops/reconcile_sources.py: a reconciliation source could not be read
     ├── ScopeNotFound         ops/reconcile_scope.py: the FN has no such shift
-    ├── NotFiscalizedError    ofd/build.py: a receipt lacks a fiscal attribute (also a ValueError)
-    └── OfdWireError          ofd/wire.py: an FN↔OFD message or ticket is malformed (reason in .fault)
+    ├── NotFiscalizedError    export/build.py: a receipt lacks a fiscal attribute (also a ValueError)
+    ├── OfdWireError          ofd/wire.py: an FN↔OFD message or ticket is malformed (reason in .fault)
+    └── OfdTransportError     ofd/transport.py: the TCP exchange with the OFD did not complete (retry)
 
 Each branch's module says what the caller must do. The test doubles (the emulator, the OFD simulator) share
 nothing with the daemon and keep their own errors.

@@ -19,6 +19,8 @@ import enum
 import socket
 from dataclasses import dataclass
 
+from kkt_adapter.errors import AdapterError
+
 HEADER_LEN = 30
 BODY_LENGTH_AT = 24
 
@@ -31,7 +33,7 @@ class Stage(enum.StrEnum):
     READ = "read"
 
 
-class OfdTransportError(Exception):
+class OfdTransportError(AdapterError):
     """The exchange did not complete: nothing usable was received. Retry later."""
 
     def __init__(self, stage: Stage, reason: str) -> None:
