@@ -12,6 +12,7 @@ from kkt_adapter.emulator import cmd_ofd as o
 from kkt_adapter.emulator import cmd_receipt as r
 from kkt_adapter.emulator import cmd_shift as s
 from kkt_adapter.emulator import cmd_status as q
+from kkt_adapter.emulator import cmd_tables as t
 from kkt_adapter.emulator.faults import Faults
 from kkt_adapter.emulator.model import Device, Handler
 from kkt_adapter.emulator.state import EmulatorState
@@ -22,6 +23,7 @@ _ANY, _SENIOR, _ADMIN = Access.OPERATOR, Access.SENIOR, Access.ADMIN
 HANDLERS: dict[int, tuple[Handler, Access]] = {
     0xFC: (q.device_type, Access.NONE),
     0x10: (q.short_status, _ANY),
+    0x1F: (t.read_table, Access.SYSADMIN),
     0x21: (c.set_time, Access.SYSADMIN),
     0x22: (c.set_date, Access.SYSADMIN),
     0x23: (c.confirm_date, Access.SYSADMIN),
@@ -47,7 +49,8 @@ HANDLERS: dict[int, tuple[Handler, Access]] = {
     0xFF08: (r.cancel_fn_document, _ANY),
     0xFF09: (q.registration, _ADMIN),
     0xFF0A: (q.find_document, _ADMIN),
-    0xFF0C: (r.send_tlv, _ANY),
+    0xFF0C: (r.send_tlv, Access.SYSADMIN),
+    0xFF4D: (r.send_operation_tlv, Access.SYSADMIN),
     0xFF37: (s.settlement_begin, _ADMIN),
     0xFF38: (s.settlement_report, _ADMIN),
     0xFF39: (q.exchange_status, _ADMIN),

@@ -7,7 +7,8 @@ from typing import Any
 
 from kkt_adapter.emulator import fn
 from kkt_adapter.emulator.model import Device
-from kkt_adapter.emulator.state import FnDocument
+from kkt_adapter.emulator.state import FnDocument, ReceiptLine
+from kkt_adapter.emulator.tax_table import ROWS
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -27,6 +28,23 @@ def document_json(doc: FnDocument) -> dict[str, Any]:
         "ticket_received": doc.ticket_received,
         "ticket_at": _iso(doc.ticket_at),
         "ofd_ticket": doc.ofd_ticket,
+        "lines": [line_json(line) for line in doc.lines],
+    }
+
+
+def line_json(line: ReceiptLine) -> dict[str, Any]:
+    """One signed receipt line: name, amounts, the tax byte sent and the rate the FN got (row, tag 1199)."""
+    row = ROWS.get(line.row)
+    return {
+        "name": line.name,
+        "quantity_micro": line.quantity_micro,
+        "price_kop": line.price_kop,
+        "sum_kop": line.sum_kop,
+        "tax_byte": line.tax,
+        "row": line.row,
+        "rate": row.name if row else None,
+        "tag_1199": row.tag_1199 if row else None,
+        "measure": line.measure,
     }
 
 

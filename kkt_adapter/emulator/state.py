@@ -35,6 +35,8 @@ class DeviceConfig:
     fn_expires_on: date | None = None  # None: 36 months after the state is created
     sign_key: str = "kkt-adapter-emulator"  # HMAC key of the fiscal signs
     tax_systems: int = 0x01  # FF09 taxation systems bitmask (b0 ОСН, b1 УСН income, …)
+    tax_rows: int = 12  # rows the tax table holds (10: firmware before the 2026 rates)
+    vat20_mode: int = 2  # table 17 field 71: 1 = row 1 becomes 22 % from 2026, 2 = as given (tax_table.py)
 
 
 @dataclass
@@ -50,6 +52,7 @@ class FnDocument:
     sum_kop: int | None = None
     ticket_at: datetime | None = None
     ofd_ticket: str | None = None  # the OFD's ticket id when it was written by FF32/FF33 (not by ofd_ack)
+    lines: tuple[ReceiptLine, ...] = ()  # a receipt's lines as the FN signed them
 
     @property
     def ticket_received(self) -> bool:
@@ -57,15 +60,18 @@ class FnDocument:
         return self.ticket_at is not None
 
 
-@dataclass
+@dataclass(frozen=True)
 class ReceiptLine:
-    """One registered item: quantity in millionths, money in kopecks, the FF46 tax-rate byte."""
+    """One registered item: quantity in millionths, money in kopecks, the FF46 tax byte, the tax-table row the
+    firmware fiscalized it at (``tax_table.ROWS``; 0 for 80h lines), its tag 2108 measure once FF4D sent one."""
 
     name: str
     quantity_micro: int
     price_kop: int
     sum_kop: int
     tax: int
+    row: int = 0
+    measure: int | None = None
 
 
 @dataclass
@@ -155,7 +161,14 @@ def state_from_json(text: str) -> EmulatorState:
         if receipt is None
         else OpenReceipt(receipt["receipt_type"], [ReceiptLine(**line) for line in receipt["lines"]]),
         documents=[
-            FnDocument(**{**doc, "at": datetime.fromisoformat(doc["at"]), "ticket_at": _dt(doc["ticket_at"])})
+            FnDocument(
+                **{
+                    **doc,
+                    "at": datetime.fromisoformat(doc["at"]),
+                    "ticket_at": _dt(doc["ticket_at"]),
+                    "lines": tuple(ReceiptLine(**line) for line in doc.get("lines", [])),
+                }
+            )
             for doc in docs
         ],
         **data,

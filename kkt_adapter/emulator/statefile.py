@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, is_dataclass
 from datetime import date, datetime
 from operator import attrgetter
 from pathlib import Path
@@ -29,6 +29,8 @@ _doc_values = attrgetter(*_DOC_FIELDS)  # one C call: the tuple of an entry's fi
 def _default(value: Any) -> Any:
     if isinstance(value, datetime | date):
         return value.isoformat()
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)  # a signed receipt line (frozen, so entries stay hashable)
     raise TypeError(f"not serializable: {type(value).__name__}")
 
 

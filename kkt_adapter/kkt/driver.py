@@ -7,10 +7,17 @@ opened again on demand).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from kkt_adapter.kkt.errors import DeviceError, KktError, NotSupported, OutcomeUnknown, ProtocolError
+from kkt_adapter.kkt.errors import (
+    DeviceError,
+    KktError,
+    NotEncodable,
+    NotSupported,
+    OutcomeUnknown,
+    ProtocolError,
+)
 from kkt_adapter.kkt.link import SerialLink
 from kkt_adapter.kkt.link_config import LinkPolicy
 from kkt_adapter.kkt.protocol import answers, commands
@@ -18,6 +25,8 @@ from kkt_adapter.kkt.protocol import receipt as receipt_codec
 from kkt_adapter.kkt.protocol.answers import CloseAnswer, FullStatus, Registration, SettlementReport
 from kkt_adapter.kkt.protocol.commands import simple
 from kkt_adapter.kkt.protocol.frame import command_code
+from kkt_adapter.kkt.protocol.receipt import Passwords, ReceiptBodies
+from kkt_adapter.kkt.protocol.tax import RateNotEncodable
 from kkt_adapter.kkt.types import (
     DeviceInfo,
     DeviceStatus,
@@ -28,26 +37,17 @@ from kkt_adapter.kkt.types import (
     FnStatus,
     ShiftParams,
 )
-from kkt_adapter.receipts.model import ReceiptIn, TaxSystem
+from kkt_adapter.receipts.model import ReceiptIn, TaxSystem, Vat
 
 if TYPE_CHECKING:
     from kkt_adapter.kkt.device import KktDevice
 
-TAG_CUSTOMER_CONTACT = 1008
-TAG_CASHIER_NAME = 1021
-TAG_CASHIER_INN = 1203
-
-
-def receipt_tags(receipt: ReceiptIn) -> list[tuple[int, bytes]]:
-    """The receipt's extra FFD tags sent with FF0C (strings in cp866, as the FN wants)."""
-    tags: list[tuple[int, str]] = []
-    if receipt.cashier is not None:
-        tags.append((TAG_CASHIER_NAME, receipt.cashier.name))
-        if receipt.cashier.inn:
-            tags.append((TAG_CASHIER_INN, receipt.cashier.inn))
-    if receipt.customer_contact:
-        tags.append((TAG_CUSTOMER_CONTACT, receipt.customer_contact))
-    return [(tag, text.encode("cp866", errors="replace")) for tag, text in tags]
+# 2026: the Shtrih firmware either replaces VAT 20 % by 22 % on row 1 by itself (table 17 field 71 = 1, the
+# default) or sends the row it is given (= 2) — fr_drv_ng #328 (the vendor's driver maintainer, 2025-12-09).
+VAT_MODE_TABLE, VAT_MODE_ROW, VAT_MODE_FIELD = 17, 1, 71
+VAT_MODE_AUTO_22 = 1
+VAT22_FROM = date(2026, 1, 1)
+ROW1_RATES = frozenset({Vat.VAT20, Vat.VAT120})
 
 
 def _unknown(exc: Exception) -> OutcomeUnknown:
@@ -74,6 +74,7 @@ class ShtrihDriver:
         self.link = SerialLink(port, baudrate, policy)
         self.password_cashier = password_cashier
         self.password_admin = password_admin
+        self.model: int | None = None  # FCh model number, known after connect()
 
     # --- plumbing ----------------------------------------------------------------------------------
 
@@ -93,6 +94,7 @@ class ShtrihDriver:
         """Open the port and identify the device (FCh, 11h, FF02, FF09 where supported)."""
         self.link.open()
         device_type = answers.decode_device_type(self._call(commands.get_device_type()))
+        self.model = device_type.model
         full = self.full_status()
         fn_serial = answers.decode_fn_serial(self._admin(commands.FN_SERIAL))
         registration = self.registration()
@@ -128,6 +130,10 @@ class ShtrihDriver:
             return answers.decode_registration(self._admin(commands.FN_FISCALIZATION_TOTALS))
         except DeviceError:
             return None
+
+    def read_table(self, table: int, row: int, field: int) -> bytes:
+        """1Fh: the raw value of ``table``/``row``/``field`` (system administrator's password)."""
+        return self._call(commands.read_table(self.password_admin, table, row, field))
 
     def set_datetime(self, value: datetime) -> None:
         """Set the device clock to ``value`` (naive, device-local, to the second): 22h date, 23h confirm
@@ -169,14 +175,15 @@ class ShtrihDriver:
         The shift and receipt numbers come from FF40, read while the receipt is open (FF40's receipt
         number is the number the next closed receipt gets).
         """
-        cashier = self.password_cashier
-        self._call(receipt_codec.open_body(cashier, receipt))
-        for body in receipt_codec.item_bodies(cashier, receipt):
+        bodies = self._encode(receipt, tax_system)
+        self._call(bodies.open)
+        for line in bodies.lines:
+            for body in line:
+                self._call(body)
+        for body in bodies.tags:
             self._call(body)
-        for tag, value in receipt_tags(receipt):
-            self._call(commands.send_tlv(cashier, tag, value))
         shift = self.shift_params()
-        closed = self._close(receipt_codec.close_body(cashier, receipt, tax_system))
+        closed = self._close(bodies.close)
         when = closed.fiscal_datetime
         if when is None:  # older firmware: the FN archive has the date-time
             try:
@@ -191,6 +198,39 @@ class ShtrihDriver:
             receipt_number=shift.receipt_number,
             change_kop=closed.change_kop,
         )
+
+    def _encode(self, receipt: ReceiptIn, tax_system: TaxSystem) -> ReceiptBodies:
+        """Every body of the receipt, or :class:`NotEncodable` before anything is sent: a rate whose tax
+        byte the vendor's sources do not settle, a name outside cp1251, or 20 % on a device that turns
+        row 1 into 22 % at this date (:meth:`_refuse_row1_as_22`)."""
+        try:
+            bodies = receipt_codec.receipt_bodies(
+                Passwords(self.password_cashier, self.password_admin), receipt, tax_system, self.model
+            )
+        except RateNotEncodable as exc:
+            raise NotEncodable(commands.OPERATION_V2, exc.reason) from exc
+        except ProtocolError as exc:
+            raise NotEncodable(commands.OPERATION_V2, f"не кодируется для ККТ / not encodable: {exc}") from exc
+        if any(item.vat in ROW1_RATES for item in receipt.items):
+            self._refuse_row1_as_22()
+        return bodies
+
+    def _refuse_row1_as_22(self) -> None:
+        """NotEncodable when the device replaces row 1 (20 %) by 22 % (T17П71 = 1) and its date is in 2026 or
+        later: such a line would be fiscalized at 22 % while the receipt says 20 %. Firmware without the field
+        (it refuses 1Fh) predates 22 % and never replaces."""
+        try:
+            mode = self.read_table(VAT_MODE_TABLE, VAT_MODE_ROW, VAT_MODE_FIELD)
+        except DeviceError:
+            return
+        if int.from_bytes(mode, "little") != VAT_MODE_AUTO_22:
+            return
+        if self.full_status().device_datetime.date() >= VAT22_FROM:
+            raise NotEncodable(
+                commands.OPERATION_V2,
+                "ККТ заменяет НДС 20% на 22% (Т17П71=1): строка по 20% ушла бы по 22%; установите Т17П71=2 / "
+                "the device turns VAT 20 % into 22 % (table 17 field 71 = 1): set it to 2 to fiscalize 20 %",
+            )
 
     def _close(self, body: bytes) -> CloseAnswer:
         try:

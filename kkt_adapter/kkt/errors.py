@@ -12,6 +12,8 @@
     │   │   │                     waiting for "continue printing", busy beyond retries; retry later
     │   │   └── FnOfdBlocked      the FN stops signing until its OFD queue drains (30 days / storage full)
     │   └── DeviceRejected        the device refused the content (bad parameters): do not retry
+    │       └── NotEncodable      the driver refused it before sending anything: the vendor's sources do
+    │                             not settle its bytes for this device (code 0: no device error)
     ├── OutcomeUnknown            anything but a clean answer after the close-receipt frame was sent
     │                             (.cause = the error above it): the FN may have signed; ask the FN
     └── NotSupported              the device family (or its firmware) lacks the operation: do not retry
@@ -83,3 +85,11 @@ class OutcomeUnknown(KktError):
 
 class NotSupported(KktError):
     """The device family (or this device's firmware) does not implement the operation."""
+
+
+class NotEncodable(DeviceRejected):
+    """The driver will not send this receipt to this device: a rate or text whose bytes the vendor's sources
+    do not settle (``docs/kkt-encodings.md``). Raised before the first byte: nothing is open on the device."""
+
+    def __init__(self, command: int, reason: str) -> None:
+        super().__init__(command, 0, reason)

@@ -38,6 +38,34 @@ def _printable(value: str) -> str:
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1), AfterValidator(_printable)]
 
 
+def _encodable(codec: str, where: str) -> AfterValidator:
+    """Refuse text the KKT cannot carry byte for byte: one spelling in every copy (device, buffer, export),
+    never a '?' substituted on the device alone (docs/kkt-encodings.md)."""
+
+    def check(value: str) -> str:
+        bad = sorted({ch for ch in value if not _fits(ch, codec)})
+        if bad:
+            shown = ", ".join(repr(ch) for ch in bad[:5])
+            raise ValueError(f"{where} cannot carry {shown} (not in {codec}); use another spelling")
+        return value
+
+    return AfterValidator(check)
+
+
+def _fits(ch: str, codec: str) -> bool:
+    try:
+        ch.encode(codec)
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+# Item names go to the KKT in FF46 as cp1251 (javapos PrinterCommand charsetName "Cp1251"); FN TLV strings
+# sent with FF0C (cashier) are cp866 (javapos TLVTag/TLVWriter use IBM866).
+PrintedText = Annotated[Text, _encodable("cp1251", "the KKT (FF46, cp1251)")]
+TlvText = Annotated[Text, _encodable("cp866", "the FN (TLV, cp866)")]
+
+
 class Operation(StrEnum):
     """Tag 1054, признак расчета."""
 
@@ -175,7 +203,9 @@ class _Strict(BaseModel):
 class Item(_Strict):
     """One line of the receipt: tag 1059 and what it contains."""
 
-    name: Annotated[Text, StringConstraints(max_length=128)] = Field(description="Tag 1030, ≤ 128 chars")
+    name: Annotated[PrintedText, StringConstraints(max_length=128)] = Field(
+        description="Tag 1030, ≤ 128 chars, each in cp1251 (what the KKT takes)"
+    )
     price_kop: Kopecks = Field(description="Tag 1079, price per unit with discounts, kopecks")
     quantity: Decimal = Field(
         gt=0, le=MAX_QUANTITY, decimal_places=3, description="Tag 1023, exact decimal, ≤ 3 places"
@@ -211,7 +241,7 @@ class Payment(_Strict):
 class Cashier(_Strict):
     """Tags 1021 (кассир) and 1203 (ИНН кассира)."""
 
-    name: Annotated[Text, StringConstraints(max_length=64)]
+    name: Annotated[TlvText, StringConstraints(max_length=64)] = Field(description="Tag 1021, characters of cp866")
     inn: str | None = Field(default=None, description="Tag 1203, 12 digits (10 for a legal entity)")
 
     @field_validator("inn")

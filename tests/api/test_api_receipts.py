@@ -282,3 +282,12 @@ def test_a_disk_that_refuses_writes_answers_503_with_retry_after(tmp_path: Path,
         assert "cannot be written" in refused.json()["message"]
         assert replay.status_code == 200  # a receipt stored before is still confirmed from the file
         assert post(http, valid_receipt(), "k1").status_code == 202
+
+
+def test_a_name_the_kkt_cannot_encode_is_422_naming_it(client: httpx.Client, valid_receipt: Make) -> None:
+    """An item name with a character outside cp1251 (what FF46 carries) is 422 at items[0].name; nothing stored."""
+    body = valid_receipt()
+    body["items"][0] = {**body["items"][0], "name": "Молоко 🥛"}
+    details = assert_error_shape(post(client, body, "k1"), 422, "validation_failed")
+    assert [d["field"] for d in details] == ["items[0].name"]
+    assert stored_keys(client) == []

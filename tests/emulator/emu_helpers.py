@@ -59,8 +59,11 @@ def run(dev: Device, cmd: int, data: bytes = b"", *, now: datetime = T0, passwor
     return out.error, out.answer[len(code_bytes(cmd)) + 1 :]
 
 
-def ff46(price_kop: int, qty_micro: int = 1_000_000, *, op: int = 1, total: int | None = None, tax: int = 1) -> bytes:
-    """FF46 parameters for one item (after the password)."""
+def ff46(
+    price_kop: int, qty_micro: int = 1_000_000, *, op: int = 1, total: int | None = None, tax: int = 0xCB
+) -> bytes:
+    """FF46 parameters for one item (after the password); the tax byte defaults to 0xCB, row 11 = 22 %
+    (javapos ``FiscalPrinterImpl.getVatCodeShtrih``), which has no FF45 slot: FF45 tax sums stay 0."""
     given = b"\xff" * 5 if total is None else total.to_bytes(5, "little")
     return (
         bytes([op])
@@ -73,10 +76,22 @@ def ff46(price_kop: int, qty_micro: int = 1_000_000, *, op: int = 1, total: int 
     )
 
 
-def ff45(cash: int = 0, card: int = 0, *, text: bytes = b"", tax_system: int = 1, rounding: int = 0) -> bytes:
-    """FF45 parameters: cash, electronic, 14 zero payments, rounding, 6 tax sums, tax system, text."""
+def ff45(
+    cash: int = 0,
+    card: int = 0,
+    *,
+    text: bytes = b"",
+    tax_system: int = 1,
+    rounding: int = 0,
+    taxes: tuple[int, ...] = (0,) * 6,
+) -> bytes:
+    """FF45 parameters: cash, electronic, 14 zero payments, rounding, tax slots 1–6, tax system, text; with ten
+    ``taxes`` the extended form (text NUL-padded to 64, slots 7–10 after it: OPOS ``ReceiptClose2``)."""
     pays = cash.to_bytes(5, "little") + card.to_bytes(5, "little") + b"\x00" * 70
-    return pays + bytes([rounding]) + b"\x00" * 30 + bytes([tax_system]) + text
+    slots = [t.to_bytes(5, "little") for t in taxes]
+    if len(slots) == 10:
+        text = text.ljust(64, b"\x00")
+    return pays + bytes([rounding]) + b"".join(slots[:6]) + bytes([tax_system]) + text + b"".join(slots[6:])
 
 
 def sale80(price_kop: int, qty_milli: int = 1000, tax1: int = 1) -> bytes:

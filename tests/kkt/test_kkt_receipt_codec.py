@@ -1,4 +1,9 @@
-"""A validated receipt → 8Dh, FF46 and FF45 bodies; the error table's classification."""
+"""A validated receipt → 8Dh, FF46, FF4D, FF0C and FF45 bodies; the error table's classification.
+
+Layouts: OPOS ``Source/SmFiscalPrinter/Units/FiscalPrinterDevice.pas`` (``FSSale2`` for FF46, ``ReceiptClose2``
+for FF45 and its slots), javapos ``command/FSWriteOperationTLV.java`` (FF4D), the tax bytes javapos
+``jpos/fiscalprinter/FiscalPrinterImpl.java`` ``getVatCodeShtrih``.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,12 @@ from kkt_adapter.kkt.protocol import receipt as codec
 from kkt_adapter.kkt.protocol.errors_table import describe, device_error
 from kkt_adapter.kkt.protocol.fields import read_u_le
 from kkt_adapter.receipts.model import Operation, ReceiptIn, TaxSystem
+
+PW = codec.Passwords(cashier=1, sysadmin=30)
+
+
+def bodies(r: ReceiptIn, tax_system: TaxSystem = TaxSystem.OSN, model: int | None = None) -> codec.ReceiptBodies:
+    return codec.receipt_bodies(PW, r, tax_system, model)
 
 
 def receipt(operation: str = "sell", **extra: object) -> ReceiptIn:
@@ -40,37 +51,37 @@ def receipt(operation: str = "sell", **extra: object) -> ReceiptIn:
 )
 def test_operation_picks_receipt_type_and_line_type(operation: str, receipt_type: int, op_type: int) -> None:
     """8Dh gets the Shtrih receipt type and FF46 the tag 1054 code of the operation."""
-    r = receipt(operation)
-    assert codec.open_body(1, r) == bytes([0x8D, 1, 0, 0, 0, receipt_type])
-    assert codec.item_bodies(1, r)[0][6] == op_type
+    b = bodies(receipt(operation))
+    assert b.open == bytes([0x8D, 1, 0, 0, 0, receipt_type])
+    assert b.lines[0][0][6] == op_type
 
 
 def test_line_quantity_is_scaled_exactly_and_amount_is_sent_as_given() -> None:
     """Quantity 1.5 → 1 500 000 in 6 bytes; price and the POS's line amount in 5 bytes each."""
-    first = codec.item_bodies(1, receipt())[0]
+    first = bodies(receipt()).lines[0][0]
     assert read_u_le(first, 7, 6) == 1_500_000
     assert read_u_le(first, 13, 5) == 8990
     assert read_u_le(first, 18, 5) == 13485
     assert first[23:28] == b"\xff" * 5
-    assert first[28:32] == bytes([1, 1, 4, 1])  # row 1 (22 %), dept 1, full payment, goods
+    assert first[28:32] == bytes([0xCB, 1, 4, 1])  # 22 % = row 11 = 0xC0 + 11, dept 1, full payment, goods
     assert first[32:].decode("cp1251") == "Молоко"
 
 
 def test_payments_are_summed_per_slot() -> None:
     """Two cash payments land together in slot 1, electronic in slot 2, other slots zero."""
-    body = codec.close_body(1, receipt(), TaxSystem.OSN)
+    body = bodies(receipt()).close
     pays = [read_u_le(body, 6 + 5 * i, 5) for i in range(16)]
     assert pays[0] == 21000
     assert pays[1] == 3485
     assert sum(pays) == 24485
 
 
-def test_close_carries_tax_sums_per_row_and_the_tax_system_bit() -> None:
-    """Tax rows 1 (22/122 of 134.85) and 2 (10/110 of 100.00), the USN bit, no text."""
-    body = codec.close_body(1, receipt(), TaxSystem.USN_INCOME)
+def test_close_carries_tax_slots_by_meaning_and_the_tax_system_bit() -> None:
+    """Slot 2 = VAT 10/110 of 100.00; 22 % has no slot (the KKT computes it); the USN bit; LEN 118 (no text)."""
+    body = bodies(receipt(), TaxSystem.USN_INCOME).close
     assert len(body) == 6 + 80 + 1 + 30 + 1
     taxes = [read_u_le(body, 87 + 5 * i, 5) for i in range(6)]
-    assert taxes == [2432, 909, 0, 0, 0, 0]
+    assert taxes == [0, 909, 0, 0, 0, 0]
     assert body[117] == 0x02
 
 
@@ -116,7 +127,11 @@ def test_error_text_is_russian_and_english() -> None:
 @given(
     quantity=st.decimals(min_value=Decimal("0.001"), max_value=Decimal("99999.999"), places=3),
     price=st.integers(min_value=0, max_value=10**12),
-    name=st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=0x44F), min_size=1, max_size=128),
+    name=st.text(
+        alphabet=st.characters(min_codepoint=32, max_codepoint=0x44F).filter(lambda c: c.encode("cp1251", "ignore")),
+        min_size=1,
+        max_size=128,
+    ),
 )
 def test_any_line_fits_one_frame_and_reads_back(quantity: Decimal, price: int, name: str) -> None:
     """Every valid line encodes to an FF46 body ≤ 255 bytes whose quantity and price read back exactly."""

@@ -33,7 +33,8 @@ async def _crashed_mid_print(tmp_path: Path, emu: Emulator, close_sent: bool) ->
         if close_sent:
             driver.fiscalize(receipt, TaxSystem.OSN)
         else:  # the receipt opened and its lines registered: what a daemon dying before FF45 leaves
-            for body in [codec.open_body(1, receipt), *codec.item_bodies(1, receipt)]:
+            bodies = codec.receipt_bodies(codec.Passwords(1, 30), receipt, TaxSystem.OSN)
+            for body in [bodies.open, *(body for line in bodies.lines for body in line)]:
                 driver._call(body)
     finally:
         driver.close()

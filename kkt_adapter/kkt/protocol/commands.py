@@ -19,6 +19,7 @@ GET_DEVICE_TYPE = 0xFC
 SHORT_STATUS = 0x10
 FULL_STATUS = 0x11
 PRINT_LINE = 0x17
+READ_TABLE = 0x1F
 SET_TIME = 0x21
 SET_DATE = 0x22
 CONFIRM_DATE = 0x23
@@ -40,6 +41,7 @@ FN_EXPIRY = 0xFF03
 FN_FISCALIZATION_TOTALS = 0xFF09
 FN_FIND_DOCUMENT = 0xFF0A
 FN_SEND_TLV = 0xFF0C
+FN_SEND_OPERATION_TLV = 0xFF4D
 FN_SETTLEMENT_BEGIN = 0xFF37
 FN_SETTLEMENT_BUILD = 0xFF38
 FN_OFD_ANSWER_BEGIN = 0xFF32
@@ -53,6 +55,7 @@ OPERATION_V2 = 0xFF46
 
 PAYMENT_SLOTS = 16
 TAX_SLOTS = 6
+TAX_SLOTS_EXTENDED = 10
 MAX_ITEM_NAME_BYTES = 128
 MAX_CLOSE_TEXT_BYTES = 64
 LINE_WIDTH = 40
@@ -78,6 +81,11 @@ def open_receipt(password: int, receipt_type: int) -> bytes:
     if receipt_type not in (0, 1, 2, 3):
         raise ProtocolError(f"bad receipt type {receipt_type}")
     return with_password(OPEN_RECEIPT, password, bytes([receipt_type]))
+
+
+def read_table(password: int, table: int, row: int, field: int) -> bytes:
+    """1Fh "Чтение таблицы": ``pwd(sysadmin) table(1) row(2 LE) field(1)`` (ПротоколККТ 2.0)."""
+    return with_password(READ_TABLE, password, bytes([table]) + u_le(row, 2) + bytes([field]))
 
 
 def set_time(password: int, value: time) -> bytes:
@@ -128,9 +136,21 @@ def ofd_ticket(password: int, fd_number: int) -> bytes:
     return with_password(FN_OFD_TICKET, password, u_le(fd_number, 4))
 
 
+def tlv(tag: int, value: bytes) -> bytes:
+    """One FN TLV: ``tag(2 LE) length(2 LE) value`` (javapos ``TLVWriter``)."""
+    return u_le(tag, 2) + u_le(len(value), 2) + value
+
+
 def send_tlv(password: int, tag: int, value: bytes) -> bytes:
-    """FF0C: one TLV (tag 2 LE, length 2 LE, value) attached to the open document."""
-    return with_password(FN_SEND_TLV, password, u_le(tag, 2) + u_le(len(value), 2) + value)
+    """FF0C: one TLV attached to the open document; the system administrator's password (OPOS
+    ``FiscalPrinterDevice.pas`` ``FSWriteTLV``: ``#$FF#$0C + IntToBin(GetSysPassword, 4)``)."""
+    return with_password(FN_SEND_TLV, password, tlv(tag, value))
+
+
+def send_operation_tlv(password: int, tag: int, value: bytes) -> bytes:
+    """FF4D: one TLV attached to the operation (line) just registered by FF46; the system
+    administrator's password (javapos ``command/FSWriteOperationTLV.java``)."""
+    return with_password(FN_SEND_OPERATION_TLV, password, tlv(tag, value))
 
 
 @dataclass(frozen=True)
@@ -150,7 +170,8 @@ class OperationV2:
 
 
 def operation_v2(password: int, op: OperationV2) -> bytes:
-    """FF46: one receipt line (FFD 1.05+). The name is cp1251, cut to 128 bytes."""
+    """FF46: one receipt line (FFD 1.05+). The name is cp1251 (ProtocolError if a character is not in it),
+    at most 128 bytes; ``tax_rate`` is the tax byte (:mod:`kkt_adapter.kkt.protocol.tax`)."""
     if op.op_type not in (1, 2, 3, 4):
         raise ProtocolError(f"bad FF46 operation type {op.op_type}")
     params = (
@@ -160,36 +181,54 @@ def operation_v2(password: int, op: OperationV2) -> bytes:
         + (NOT_GIVEN_5 if op.sum_kop is None else money(op.sum_kop))
         + (NOT_GIVEN_5 if op.tax_kop is None else money(op.tax_kop))
         + bytes([op.tax_rate, op.department, op.payment_method, op.payment_object])
-        + text_cp1251(op.name)[:MAX_ITEM_NAME_BYTES]
+        + strict_cp1251(op.name, MAX_ITEM_NAME_BYTES)
     )
     return with_password(OPERATION_V2, password, params)
 
 
+def strict_cp1251(value: str, limit: int) -> bytes:
+    """``value`` in cp1251, at most ``limit`` bytes; ProtocolError instead of a '?' for a character not in it."""
+    try:
+        raw = value.encode("cp1251")
+    except UnicodeEncodeError as exc:
+        raise ProtocolError(f"{value!r} is not encodable in cp1251: {exc.reason}") from exc
+    return raw[:limit]
+
+
 @dataclass(frozen=True)
 class CloseV2:
-    """FF45 parameters: payments by slot 1…16, rounding, six tax sums (``None`` = not given)."""
+    """FF45 parameters: payments by slot 1…16, rounding, tax slots 1…6 (or 1…10: the extended form).
+
+    Slots by meaning (OPOS ``ReceiptClose2``): 1 VAT 20 %, 2 VAT 10 %, 3 turnover 0 %, 4 turnover без НДС,
+    5 VAT 20/120, 6 VAT 10/110, 7 VAT 5 %, 8 VAT 7 %, 9 VAT 5/105, 10 VAT 7/107.
+    """
 
     payments_kop: Mapping[int, int]
     rounding_kop: int
-    tax_sums_kop: Sequence[int | None]
+    tax_sums_kop: Sequence[int]
     tax_system_bits: int
     text: str = ""
 
 
 def close_receipt_v2(password: int, close: CloseV2) -> bytes:
-    """FF45: close the receipt: ``pay1..16 rounding taxSum1..6 taxSystem text(0–64)``."""
+    """FF45: ``pay1..16 rounding tax1..6 taxSystem text(0–64)`` (LEN 118…182); with ten tax slots the
+    extended form ``… text(64, NUL-padded) tax7..10`` (LEN 202, OPOS ``ReceiptClose2`` comment)."""
     if any(not 1 <= slot <= PAYMENT_SLOTS for slot in close.payments_kop):
         raise ProtocolError(f"payment slots must be 1…{PAYMENT_SLOTS}")
-    if len(close.tax_sums_kop) != TAX_SLOTS:
-        raise ProtocolError(f"FF45 needs {TAX_SLOTS} tax sums")
+    if len(close.tax_sums_kop) not in (TAX_SLOTS, TAX_SLOTS_EXTENDED):
+        raise ProtocolError(f"FF45 needs {TAX_SLOTS} or {TAX_SLOTS_EXTENDED} tax sums")
     pays = b"".join(money(close.payments_kop.get(slot, 0)) for slot in range(1, PAYMENT_SLOTS + 1))
-    taxes = b"".join(NOT_GIVEN_5 if t is None else money(t) for t in close.tax_sums_kop)
+    taxes = [money(t) for t in close.tax_sums_kop]
+    text = strict_cp1251(close.text, MAX_CLOSE_TEXT_BYTES)
+    if len(taxes) == TAX_SLOTS_EXTENDED:
+        text = text.ljust(MAX_CLOSE_TEXT_BYTES, b"\x00")
     params = (
         pays
         + bytes([close.rounding_kop])
-        + taxes
+        + b"".join(taxes[:TAX_SLOTS])
         + bytes([close.tax_system_bits])
-        + text_cp1251(close.text)[:MAX_CLOSE_TEXT_BYTES]
+        + text
+        + b"".join(taxes[TAX_SLOTS:])
     )
     return with_password(CLOSE_RECEIPT_V2, password, params)
 

@@ -1,0 +1,24 @@
+"""Reading the device's tables (1Fh "Чтение таблицы": ``pwd(sysadmin) table(1) row(2 LE) field(1)`` →
+the value; ПротоколККТ 2.0). The emulator holds only the fields the adapter reads:
+
+* table 17 row 1 field 71 — 1: the firmware fiscalizes row 1 at 22 % from 2026, 2: it uses the row it is
+  given (fr_drv_ng #328; ``DeviceConfig.vat20_mode``);
+* table 1 row 1 field 14 — who computes taxes, 0 = the KKT (fr_drv_ng #318; always 0 here).
+
+Any other field answers 33h.
+"""
+
+from __future__ import annotations
+
+from kkt_adapter.emulator.model import Device
+from kkt_adapter.emulator.wire import E_BAD_PARAMS, CommandError, Params
+
+
+def read_table(dev: Device, params: Params) -> bytes:
+    """1Fh: the value of one field, 1 byte for the fields held."""
+    table, row, field = params.uint(1), params.uint(2), params.uint(1)
+    values = {(17, 1, 71): dev.state.config.vat20_mode, (1, 1, 14): 0}
+    value = values.get((table, row, field))
+    if value is None:
+        raise CommandError(E_BAD_PARAMS)
+    return bytes([value])
