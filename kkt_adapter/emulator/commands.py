@@ -54,6 +54,8 @@ HANDLERS: dict[int, tuple[Handler, Access]] = {
     0xFF37: (s.settlement_begin, _ADMIN),
     0xFF38: (s.settlement_report, _ADMIN),
     0xFF39: (q.exchange_status, _ADMIN),
+    0xFF30: (o.read_status, _ADMIN),
+    0xFF31: (o.read_block, _ADMIN),
     0xFF32: (o.begin_answer, _ADMIN),
     0xFF33: (o.write_block, _ADMIN),
     0xFF3C: (q.ofd_ticket, _ADMIN),

@@ -25,6 +25,9 @@ class Faults:
     baud_delay: bool = False  # pace bytes at the baud rate the client set on the pty
     print_delay_ms: int = 0  # delay per printed line before the answer is sent
     fn_block_code: int = 0x15  # FN error of the 30-day block: 0x15 or 0x14
+    ofd_length_change: bool = False  # one-shot: the next FF31 finds the head OFD message longer than FF30 said
+    ofd_delay_ms: int = 0  # delay before each FF30–FF33 answer (a slow FN)
+    refuse_ticket_code: int = 0  # non-zero: the FN refuses every OFD ticket with this FN error code
 
     def as_dict(self) -> dict[str, Any]:
         """The switches as JSON-ready values."""
@@ -43,11 +46,13 @@ class Faults:
 
 
 def _check(name: str, value: Any) -> Any:
-    if name in ("busy_commands", "print_delay_ms", "fn_block_code"):
+    if name in ("busy_commands", "print_delay_ms", "fn_block_code", "ofd_delay_ms", "refuse_ticket_code"):
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ValueError(f"{name} must be a non-negative integer")
         if name == "fn_block_code" and value not in FN_BLOCK_CODES:
             raise ValueError("fn_block_code must be 0x14 (20) or 0x15 (21)")
+        if name == "refuse_ticket_code" and value > 0xFF:
+            raise ValueError("refuse_ticket_code must be an FN error byte (0 = off)")
         return value
     if not isinstance(value, bool):
         raise ValueError(f"{name} must be true or false")

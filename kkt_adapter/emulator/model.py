@@ -15,6 +15,7 @@ from kkt_adapter.emulator import fn
 from kkt_adapter.emulator.faults import Faults
 from kkt_adapter.emulator.framing import code_value, split_code
 from kkt_adapter.emulator.modes import Mode, SubMode
+from kkt_adapter.emulator.ofd_queue import OfdExchange
 from kkt_adapter.emulator.state import EmulatorState
 from kkt_adapter.emulator.wire import (
     E_BAD_PARAMS,
@@ -35,15 +36,6 @@ SHIFT_LIMIT = timedelta(hours=24)
 CLOSE_COMMANDS = frozenset({0x85, 0xFF45})
 
 Handler = Callable[["Device", Params], bytes]
-
-
-@dataclass
-class OfdAnswerBuffer:
-    """An OFD answer being written (FF32 → FF33); volatile, like the FN's own buffer: lost on restart."""
-
-    size: int
-    data: bytearray
-    filled: int = 0  # bytes 0…filled are written
 
 
 @dataclass(frozen=True)
@@ -68,7 +60,7 @@ class Device:
         self.operator = 0
         self._changed = False
         self._printed = 0
-        self.ofd_answer: OfdAnswerBuffer | None = None  # FF32 started it, FF33 fills it
+        self.ofd = OfdExchange()  # the FN's relay buffers (FF30–FF33), volatile
         self.date_pending: date | None = None  # 22h set it, 23h confirms it (mode 6 until then)
 
     def execute(self, body: bytes, now: datetime) -> Outcome:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from kkt_adapter.emulator import fn
+from kkt_adapter.emulator import fn, ofd_queue
 from kkt_adapter.emulator.model import Device
 from kkt_adapter.emulator.state import FnDocument, ReceiptLine
 from kkt_adapter.emulator.tax_table import ROWS
@@ -85,6 +85,12 @@ def snapshot(dev: Device, now: datetime, port_present: bool, pty_name: str) -> d
             "count": len(queue),
             "first_fd": queue[0].fd_number if queue else None,
             "first_at": _iso(queue[0].at) if queue else None,
+        },
+        "ofd_relay": {
+            "message_bytes": len(ofd_queue.current_message(st, dev.ofd)),
+            "tickets_taken": dev.ofd.tickets_taken,
+            "tickets_refused": dev.ofd.tickets_refused,
+            "last_refusal": dev.ofd.last_refusal,
         },
         "archive": [document_json(doc) for doc in st.documents],
         "faults": dev.faults.as_dict(),

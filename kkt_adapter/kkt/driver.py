@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING
 
 from kkt_adapter.kkt.errors import (
     DeviceError,
+    DeviceRejected,
     KktError,
     NotEncodable,
-    NotSupported,
+    OfdMessageChanged,
     OutcomeUnknown,
     ProtocolError,
 )
@@ -295,28 +296,66 @@ class ShtrihDriver:
         self._admin(commands.FN_SETTLEMENT_BEGIN)
         return answers.decode_settlement_report(self._admin(commands.FN_SETTLEMENT_BUILD))
 
-    def write_ofd_ticket(self, fd_number: int, ticket: str) -> None:
-        """FF32, then FF33 blocks: write the OFD's confirmation of ``fd_number`` into the FN (our container
-        ``fd_number(4 LE) + ticket``, ``docs/export-api.md``), so the FN takes it off its unsent queue.
-
-        :class:`ProtocolError` before anything is sent if the ticket is not 1…64 printable ASCII
-        characters; the FN's refusal (unknown or already confirmed document) as a :class:`DeviceError`.
-        """
-        self.write_ofd_answer(commands.ofd_answer_container(fd_number, ticket))
-
-    def write_ofd_answer(self, answer: bytes) -> None:
-        """FF32 with the total length, then FF33 blocks: ``answer`` into the FN unchanged.
-
-        The FN's refusal raises :class:`DeviceError` (``DeviceRejected`` for a refused content).
-        """
-        begin = commands.ofd_answer_begin(self.password_admin, len(answer))
-        block_size = answers.decode_ofd_answer_begin(self._call(begin))
-        for offset, chunk in commands.ofd_answer_blocks(answer, block_size):
-            self._call(commands.ofd_answer_block(self.password_admin, offset, chunk))
+    # --- OFD exchange relayed by the host (javapos SMFiscalPrinterImpl.fsReadBlockData/fsWriteBlockData) ---
 
     def read_ofd_message(self) -> bytes | None:
-        """FF30/FF31 (not implemented yet: the relay issue adds it)."""
-        raise NotSupported("FF30/FF31 (read the FN's OFD message) is not implemented by this driver yet")
+        """FF30, FF31 blocks of at most the FN's maxBlock, FF30 again: the FN's current OFD message (session
+        header + container) unchanged, or ``None`` when its size (or block size) is 0.
+
+        Reading does not remove it. :class:`OfdMessageChanged` when the FN's size changed between the first
+        FF30 and the last FF31 (the message's own body length disagrees, a block comes back short, or the
+        closing FF30 names another non-zero size): read again later.
+        """
+        size, block = answers.decode_ofd_read_status(self._admin(commands.FN_OFD_READ_STATUS))
+        if size == 0 or block == 0:
+            return None
+        step = min(block, commands.OFD_READ_MAX_BYTES)
+        message = bytearray()
+        for offset in range(0, size, step):
+            count = min(step, size - offset)
+            chunk = self._call(commands.ofd_read_block(self.password_admin, offset, count))
+            if len(chunk) != count:
+                raise OfdMessageChanged(f"FF31 at {offset}: {len(chunk)} bytes instead of {count}")
+            message += chunk
+        _check_session_length(bytes(message), size)
+        after, _ = answers.decode_ofd_read_status(self._admin(commands.FN_OFD_READ_STATUS))
+        if after not in (0, size):  # 0: an FN may report nothing pending once the message was read whole
+            raise OfdMessageChanged(f"FF30 said {size} bytes before the read and {after} after it")
+        return bytes(message)
+
+    def write_ofd_answer(self, answer: bytes) -> None:
+        """FF32 with the total length, then FF33 blocks of the FN's block size: ``answer`` (the OFD's whole
+        answer, session header included) into the FN unchanged. Call it under the device lock with no
+        receipt open: the whole answer goes in one sequence of commands.
+
+        An FN error (codes 01h–2Fh: a refused ticket, a wrong state) raises :class:`DeviceRejected` with the
+        FN's code; KKT errors (busy, mode) and link failures propagate as they are.
+        """
+        if not answer:
+            raise ProtocolError("an empty OFD answer cannot be written into the FN")
+        try:
+            begin = commands.ofd_answer_begin(self.password_admin, len(answer))
+            block_size = answers.decode_ofd_answer_begin(self._call(begin))
+            for offset, chunk in commands.ofd_answer_blocks(answer, block_size):
+                self._call(commands.ofd_answer_block(self.password_admin, offset, chunk))
+        except DeviceError as exc:
+            if isinstance(exc, DeviceRejected) or not FN_ERROR_CODES[0] <= exc.code <= FN_ERROR_CODES[1]:
+                raise
+            raise DeviceRejected(exc.command, exc.code, exc.text) from exc
+
+
+FN_ERROR_CODES = (0x01, 0x2F)  # error bytes that carry the FN's own meaning on FN-era Shtrih devices
+
+
+def _check_session_length(message: bytes, size: int) -> None:
+    """The session header's body length (bytes 24–25, LE) must match the size FF30 announced."""
+    if len(message) >= SESSION_HEADER_BYTES:
+        said = int.from_bytes(message[24:26], "little") + SESSION_HEADER_BYTES
+        if said != size:
+            raise OfdMessageChanged(f"FF30 said {size} bytes, the message's session header says {said}")
+
+
+SESSION_HEADER_BYTES = 30
 
 
 if TYPE_CHECKING:

@@ -7,6 +7,7 @@
     │   ├── LinkTimeout           no answer (ENQ or command) within its timeout
     │   └── PortGone              the serial port could not be opened or vanished
     ├── ProtocolError             a malformed or unexpected answer (after the link's retries)
+    │   └── OfdMessageChanged     the FN's OFD message changed while it was read: read it again later
     ├── DeviceError               the device answered with a non-zero error code (.code, .command)
     │   ├── DeviceStateError      a state the cashier/operator must fix: paper, shift > 24 h, FN blocked,
     │   │   │                     waiting for "continue printing", busy beyond retries; retry later
@@ -45,6 +46,11 @@ class PortGone(LinkError):
 
 class ProtocolError(KktError):
     """A malformed or unexpected answer frame."""
+
+
+class OfdMessageChanged(ProtocolError):
+    """The FN's OFD message changed size between FF30 and the last FF31 (or an FF31 came back short):
+    the bytes read are not one message. Nothing is lost: read it again later."""
 
 
 class DeviceError(KktError):

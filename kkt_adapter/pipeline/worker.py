@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from kkt_adapter.buffer.records import StoredReceipt
 from kkt_adapter.kkt.errors import DeviceError, DeviceRejected, FnOfdBlocked, KktError, LinkError, ProtocolError
 from kkt_adapter.kkt.types import DeviceStatus, Mode
-from kkt_adapter.pipeline import actions, ticket_relay, watch
+from kkt_adapter.pipeline import actions, relay, watch
 from kkt_adapter.pipeline.commands import Action, ActionRefused, Command, DeviceUnavailable
 from kkt_adapter.pipeline.context import DeviceContext
 from kkt_adapter.pipeline.intent import IntentReader
@@ -184,7 +184,7 @@ class DeviceWorker:
             await self._run_command(self._commands.pop(0))
             return self._state_backoff.next() if turn.halted else 0.0
         if kind is StepKind.RELAY:
-            turn.relay_tried = not await ticket_relay.relay_tickets(self.ctx)
+            turn.relay_tried = status is None or not await relay.relay_step(self.ctx, status)
             return AGAIN if turn.relay_tried else 0.0
         if status is None:  # every other step has a status (next_step connects first)
             raise AssertionError(step)

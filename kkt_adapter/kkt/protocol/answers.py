@@ -292,6 +292,12 @@ def decode_cash_move(data: bytes) -> int:
     return read_u_le(data, 1, 2)
 
 
+def decode_ofd_read_status(data: bytes) -> tuple[int, int]:
+    """FF30 data: ``size(2) maxBlock(1)`` → ``(size, max_block)``; size 0 or block 0 = nothing to send."""
+    _need(data, 3, "FF30")
+    return read_u_le(data, 0, 2), data[2]
+
+
 def decode_ofd_answer_begin(data: bytes) -> int:
     """FF32 data: ``blockSize(1)``, the most bytes one FF33 may carry (never 0)."""
     _need(data, 1, "FF32")

@@ -44,6 +44,8 @@ FN_SEND_TLV = 0xFF0C
 FN_SEND_OPERATION_TLV = 0xFF4D
 FN_SETTLEMENT_BEGIN = 0xFF37
 FN_SETTLEMENT_BUILD = 0xFF38
+FN_OFD_READ_STATUS = 0xFF30
+FN_OFD_READ_BLOCK = 0xFF31
 FN_OFD_ANSWER_BEGIN = 0xFF32
 FN_OFD_ANSWER_BLOCK = 0xFF33
 FN_EXCHANGE_STATUS = 0xFF39
@@ -233,19 +235,22 @@ def close_receipt_v2(password: int, close: CloseV2) -> bytes:
     return with_password(CLOSE_RECEIPT_V2, password, params)
 
 
-# --- host-relayed OFD answer (FF32 → FF33 blocks) ---------------------------------------------------
+# --- host-relayed OFD exchange (javapos_shtrih FSReadBufferStatus, FSReadBlock, FSStartWriteBlock, FSWriteBlock) --
 
-OFD_TICKET_MAX_BYTES = 64
 OFD_BLOCK_MAX_BYTES = 246  # a frame body is ≤ 255 bytes; FF33 has 9 fixed ones (code, pwd, offset, len)
+OFD_READ_MAX_BYTES = 252  # an FF31 answer body is ≤ 255 bytes: code (2) + error (1) + data
 
 
-def ofd_answer_container(fd_number: int, ticket: str) -> bytes:
-    """Our OFD answer container (emulator-defined, ``docs/export-api.md``): ``fd_number(4 LE)`` + the OFD's
-    ticket id in printable ASCII, 1…64 bytes. ProtocolError if the ticket does not fit."""
-    printable = ticket.isascii() and ticket.isprintable()
-    if not printable or not 1 <= len(ticket) <= OFD_TICKET_MAX_BYTES:
-        raise ProtocolError(f"OFD ticket must be 1…{OFD_TICKET_MAX_BYTES} printable ASCII characters")
-    return u_le(fd_number, 4) + ticket.encode("ascii")
+def ofd_read_status(password: int) -> bytes:
+    """FF30: the size of the FN's current OFD message and the block size to read it with."""
+    return with_password(FN_OFD_READ_STATUS, password)
+
+
+def ofd_read_block(password: int, offset: int, count: int) -> bytes:
+    """FF31: ``count`` (1…252) bytes of the FN's OFD message from ``offset``."""
+    if not 1 <= count <= OFD_READ_MAX_BYTES:
+        raise ProtocolError(f"an FF31 block holds 1…{OFD_READ_MAX_BYTES} bytes, not {count}")
+    return with_password(FN_OFD_READ_BLOCK, password, u_le(offset, 2) + bytes([count]))
 
 
 def ofd_answer_begin(password: int, size: int) -> bytes:

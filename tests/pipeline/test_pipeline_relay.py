@@ -1,0 +1,199 @@
+"""The device worker's relay step with real parts: the Store on a SQLite file, the emulator on a pty, the
+running pipeline. The OFD's side is played by :func:`answer_all` (claim from the outbox, answer with a
+ticket the emulated FN accepts — its test MAC, ``docs/emulator.md`` — record the answer), as the sync does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pipeline_rig import Rig, all_in, close_rig, fast_driver, fn_serial_of, open_rig, sale, wait_until
+
+from kkt_adapter.buffer.events import verify_chain
+from kkt_adapter.buffer.outbox import OutboxState, event_key
+from kkt_adapter.buffer.states import ReceiptState
+from kkt_adapter.clock import utc_now
+from kkt_adapter.emulator import ofd_message as emu_ofd
+from kkt_adapter.ofd.wire import parse_message
+from kkt_adapter.pipeline.commands import Action
+from kkt_adapter.pipeline.service import Pipeline
+
+DEVICE = "kkt1"
+O = OutboxState  # noqa: E741
+FN = fn_serial_of(DEVICE)
+
+
+def ticket_for(message: bytes) -> bytes:
+    """What an OFD accepting the message answers (signed with the emulator's test key)."""
+    parsed = parse_message(message)
+    return emu_ofd.ofd_ticket(parsed.fn_serial, parsed.fd_number, datetime(2026, 3, 2, 9, 0))
+
+
+async def answer_all(rig: Rig) -> int:
+    """The sync's part once: claim every due message, store a valid ticket for each; how many."""
+    now = datetime.now(UTC)
+    claimed = await rig.store.outbox_claim(100, 60, now)
+    for row in claimed:
+        assert await rig.store.outbox_record_answer(row.fn_serial, row.fd_number, ticket_for(row.message), now)
+    return len(claimed)
+
+
+async def drain(rig: Rig, timeout_s: float = 20.0) -> None:
+    """Answer whatever the worker commits until the FN's queue is empty."""
+    emu = rig.emulators[DEVICE]
+
+    async def empty() -> bool:
+        await answer_all(rig)
+        return emu.unsent_count == 0
+
+    await wait_until(empty, timeout_s, "the FN's OFD queue drained")
+
+
+async def restart(rig: Rig) -> None:
+    """A new pipeline on the same store and emulators, as after a daemon restart (the old one is stopped)."""
+    old = rig.pipeline
+    rig.pipeline = Pipeline(old.settings, rig.store, utc_now, driver_factory=fast_driver)
+    await rig.pipeline.start()
+
+
+def chain_ok(path: Path) -> bool:
+    conn = sqlite3.connect(path)
+    try:
+        return verify_chain(conn).ok
+    finally:
+        conn.close()
+
+
+def test_every_fn_document_is_relayed_and_the_queue_drains(tmp_path: Path) -> None:
+    """Shift open, receipts and a shift close each reach the outbox once, each ticket is written once, and the
+    FN's unsent count reaches 0; the event chain verifies."""
+
+    async def scenario() -> None:
+        rig = await open_rig(tmp_path, [DEVICE])
+        emu = rig.emulators[DEVICE]
+        try:
+            keys = [f"r{i}" for i in range(4)]
+            for i, key in enumerate(keys):
+                await rig.post(key, sale(1000 + i, key), DEVICE)
+            await wait_until(lambda: all_in(rig.store, keys, frozenset({ReceiptState.FISCALIZED})), 10, "fiscalized")
+            await asyncio.wait_for(rig.pipeline.workers[DEVICE].submit(Action.CLOSE_SHIFT, "test").future, 10)
+            await drain(rig)
+            written = await rig.store.outbox_list(O.WRITTEN)
+            assert sorted(m.fd_number for m in written) == [doc.fd_number for doc in emu.archive]
+            assert {m.doc_type for m in written} == {2, 3, 5}  # shift open, receipts, shift close
+            assert emu.snapshot()["ofd_relay"]["tickets_taken"] == len(emu.archive)
+            assert emu.snapshot()["ofd_relay"]["tickets_refused"] == 0
+            for row in written:
+                reads = [e for e in await rig.store.events_of(event_key(FN, row.fd_number)) if e.to_state == "read"]
+                assert len(reads) == 1
+            assert rig.pipeline.workers[DEVICE].ctx.cache.unsent_count == 0
+        finally:
+            await close_rig(rig)
+
+    asyncio.run(scenario())
+    assert chain_ok(tmp_path / "buffer.db")
+
+
+def test_a_refused_ticket_is_an_alarm_not_a_loop(tmp_path: Path) -> None:
+    """When the FN refuses the ticket, the row is ``refused`` with the FN's code and meaning, the alarm is
+    raised once, and the ticket is not written again by itself."""
+
+    async def scenario() -> None:
+        rig = await open_rig(tmp_path, [DEVICE])
+        emu = rig.emulators[DEVICE]
+        try:
+            emu.set_faults(refuse_ticket_code=0x20)
+            alarms: list[tuple[str, str]] = []
+            rig.pipeline.hooks.device_error = lambda device, code: alarms.append((device, code))
+            await rig.post("a", sale(1000, "a"), DEVICE)
+            await wait_until(lambda: _stored(rig, 1), 10, "FD 1 read into the outbox")
+            assert await answer_all(rig) == 1
+            await wait_until(lambda: _in_state(rig, 1, O.REFUSED), 10, "FD 1 refused")
+            row = await rig.store.outbox_get(FN, 1)
+            assert row is not None
+            assert row.refuse_code == 0x20
+            assert "Сообщение от ОФД не может быть принято" in (row.refuse_reason or "")
+            await asyncio.sleep(1.0)  # several idle cycles of the worker
+            assert emu.snapshot()["ofd_relay"]["tickets_refused"] == 1
+            assert alarms == [(DEVICE, "ofd_ticket_refused")]
+            assert (await rig.store.outbox_counts())["refused"] == 1  # what health and alerts read
+        finally:
+            await close_rig(rig)
+
+    asyncio.run(scenario())
+
+
+def test_an_answer_the_fn_already_took_is_not_written_again(tmp_path: Path) -> None:
+    """After a crash between the last FF33 and its commit (simulated: the FN holds the ticket, the outbox still
+    says ``answered``), the worker sees from FF39 that the FN moved on and marks it written without writing."""
+
+    async def scenario() -> None:
+        rig = await open_rig(tmp_path, [DEVICE])
+        emu = rig.emulators[DEVICE]
+        try:
+            await rig.post("a", sale(1000, "a"), DEVICE)
+            await wait_until(lambda: _stored(rig, 1), 10, "FD 1 read into the outbox")
+            await rig.pipeline.stop()
+            row = await rig.store.outbox_get(FN, 1)
+            assert row is not None
+            await rig.store.outbox_record_answer(FN, 1, ticket_for(row.message), datetime.now(UTC))
+            emu.ofd_ack(1)  # the FN took it before the "crash"
+            await restart(rig)
+            await wait_until(lambda: _in_state(rig, 1, O.WRITTEN), 10, "FD 1 marked written")
+            assert emu.snapshot()["ofd_relay"]["tickets_taken"] == 0  # nothing was written
+        finally:
+            await close_rig(rig)
+
+    asyncio.run(scenario())
+
+
+def test_a_message_read_twice_is_stored_once(tmp_path: Path) -> None:
+    """A restart after the read was committed does not store the head document again (same key)."""
+
+    async def scenario() -> None:
+        rig = await open_rig(tmp_path, [DEVICE])
+        try:
+            await rig.post("a", sale(1000, "a"), DEVICE)
+            await wait_until(lambda: _stored(rig, 1), 10, "FD 1 read into the outbox")
+            await rig.pipeline.stop()
+            await restart(rig)
+            await asyncio.sleep(1.0)
+            events = await rig.store.events_of(event_key(FN, 1))
+            assert [e.to_state for e in events] == ["read"]
+            assert (await rig.store.outbox_counts())["read"] == 1
+        finally:
+            await close_rig(rig)
+
+    asyncio.run(scenario())
+
+
+def test_a_message_that_changes_while_read_is_read_again(tmp_path: Path) -> None:
+    """With the length fault the first read fails cleanly; a later step stores the whole message."""
+
+    async def scenario() -> None:
+        rig = await open_rig(tmp_path, [DEVICE])
+        emu = rig.emulators[DEVICE]
+        try:
+            emu.set_faults(ofd_length_change=True)
+            await rig.post("a", sale(1000, "a"), DEVICE)
+            await wait_until(lambda: _stored(rig, 1), 10, "FD 1 read into the outbox")
+            row = await rig.store.outbox_get(FN, 1)
+            assert row is not None
+            assert parse_message(row.message).fd_number == 1
+            assert emu.snapshot()["faults"]["ofd_length_change"] is False
+        finally:
+            await close_rig(rig)
+
+    asyncio.run(scenario())
+
+
+async def _stored(rig: Rig, fd: int) -> bool:
+    return await rig.store.outbox_get(FN, fd) is not None
+
+
+async def _in_state(rig: Rig, fd: int, state: OutboxState) -> bool:
+    row = await rig.store.outbox_get(FN, fd)
+    return row is not None and row.state is state
