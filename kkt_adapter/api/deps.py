@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import Request
 from pydantic import SecretStr
@@ -20,26 +20,41 @@ from pydantic import SecretStr
 from kkt_adapter.api.errors import ApiError
 from kkt_adapter.buffer.store import Store
 from kkt_adapter.config.settings import Settings
+from kkt_adapter.pipeline.service import Pipeline
+
+
+class SyncControl(Protocol):
+    """What the admin routes need from the OFD sync loop (:class:`kkt_adapter.sync.worker.SyncWorker`)."""
+
+    def wake(self) -> None:
+        """Look for due documents now (never blocks)."""
+
+    async def set_paused(self, paused: bool, actor: str) -> None:
+        """Persist the pause switch (audited) and apply it."""
+
+    def status(self) -> dict[str, Any]:
+        """Breaker, counters and statistics, JSON-ready."""
 
 
 @dataclass
 class Services:
-    """The daemon's parts, as the API sees them. Optional parts are None until their component runs."""
+    """The daemon's parts, as the routes see them (``app.state.services``). A part that does not run is None.
+
+    ``intake_refusal(device_id)``: why new receipts for that device are refused now (FN blocked), or None.
+    ``readiness()``: (can the daemon take receipts at all, why not). ``observe_intake(seconds)``: request
+    to durable commit of each new receipt (a metrics hook).
+    """
 
     settings: Settings
     store: Store
     clock: Callable[[], datetime]
     pos_token: SecretStr | None = None
     admin_token: SecretStr | None = None
-    # device id → reason new receipts for it are refused now (FN blocked, cannot fiscalize), or None.
     intake_refusal: Callable[[str], str | None] = lambda _device: None
-    # (can the daemon take receipts at all, why not)
     readiness: Callable[[], tuple[bool, str]] = lambda: (True, "ready")
-    devices: dict[str, Any] = field(default_factory=dict)
-    # called with the seconds from request to durable commit of each new receipt (a metrics hook)
     observe_intake: Callable[[float], None] = lambda _seconds: None
-    sync: Any | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
+    pipeline: Pipeline | None = None
+    sync: SyncControl | None = None
 
 
 def get_services(request: Request) -> Services:

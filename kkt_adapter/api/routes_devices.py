@@ -1,10 +1,10 @@
 """``/v1/devices``: cached device status (no token), and operator actions behind the admin token.
 
-The routes find the pipeline in ``services.extras["pipeline"]``
-(:class:`kkt_adapter.pipeline.service.Pipeline`). ``GET /v1/devices`` answers from the workers'
-caches and never waits on a serial port. Each admin action is queued to the device's worker (run
-between receipts, never beside one), awaited, and written to the audit log with its outcome; that
-includes ``GET …/fn-documents``, which reads the FN archive for ``kkt-adapter reconcile``.
+The routes find the pipeline in ``services.pipeline`` (:class:`kkt_adapter.pipeline.service.Pipeline`).
+``GET /v1/devices`` answers from the workers' caches and never waits on a serial port. Each admin action
+is queued to the device's worker (run between receipts, never beside one), awaited, and written to the
+audit log with its outcome; that includes ``GET …/fn-documents``, which reads the FN archive for
+``kkt-adapter reconcile``.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ ACTION_TIMEOUT_S = 120.0
 
 
 def _pipeline(services: Services) -> Pipeline:
-    pipeline = services.extras.get("pipeline")
-    if not isinstance(pipeline, Pipeline):
+    pipeline = services.pipeline
+    if pipeline is None:
         raise ApiError(503, "not_ready", "The fiscalization pipeline is not running.")
     return pipeline
 

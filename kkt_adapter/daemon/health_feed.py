@@ -1,7 +1,9 @@
-"""Feed the health model from the running parts: buffer numbers (cached), devices, OFD sync.
+"""The one health feed: a :class:`Snapshot` from the running parts, on demand.
 
-Everything here reads in-memory state; nothing waits on a serial port or the network. The OFD part is
-refreshed by a small loop because the pause switch lives in the buffer.
+Buffer numbers come from the :class:`SnapshotCache` (refreshed by its loop), devices from the pipeline's
+worker caches, the OFD part from the sync worker and its breaker, read directly. Everything here reads
+in-memory state; nothing waits on a serial port or the network. The pause switch lives in the buffer,
+so a small loop (:meth:`HealthFeed.run`) refreshes it.
 """
 
 from __future__ import annotations
@@ -10,26 +12,27 @@ import asyncio
 import logging
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
 from kkt_adapter.ops.snapshot import BreakerState, OfdSnapshot, Snapshot
 from kkt_adapter.ops.snapshot_cache import SnapshotCache
+from kkt_adapter.pipeline.service import Pipeline
+from kkt_adapter.sync.worker import SyncWorker
 
 log = logging.getLogger("kkt_adapter.daemon")
 
 
 def ofd_snapshot(
-    sync_worker: Any | None, paused: bool, oldest_undelivered_at: datetime | None, now: datetime
+    sync_worker: SyncWorker | None, paused: bool, oldest_undelivered_at: datetime | None, now: datetime
 ) -> OfdSnapshot:
-    """The OFD part of the snapshot from the sync worker's status (None: no loop runs, nothing to say)."""
+    """The OFD part of the snapshot from the sync worker and its breaker (None: no loop runs, nothing to say)."""
     lag = None if oldest_undelivered_at is None else max((now - oldest_undelivered_at).total_seconds(), 0.0)
     if sync_worker is None:
         return OfdSnapshot(sync_lag_s=lag)
-    status = sync_worker.status()
+    breaker = sync_worker.breaker
     return OfdSnapshot(
-        breaker=BreakerState(str(status["breaker"])),
+        breaker=BreakerState(breaker.state.value),
         last_success_at=sync_worker.stats.last_delivered_at,
-        consecutive_failures=int(status["fail_counter"]),
+        consecutive_failures=breaker.fail_counter,
         sync_paused=paused,
         sync_lag_s=lag,
     )
@@ -38,7 +41,7 @@ def ofd_snapshot(
 class HealthFeed:
     """Builds :class:`Snapshot` values on demand from the cache, the pipeline and the sync worker."""
 
-    def __init__(self, cache: SnapshotCache, pipeline: Any | None, sync_worker: Any | None) -> None:
+    def __init__(self, cache: SnapshotCache, pipeline: Pipeline | None, sync_worker: SyncWorker | None) -> None:
         self.cache = cache
         self.pipeline = pipeline
         self.sync_worker = sync_worker

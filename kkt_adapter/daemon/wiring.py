@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -32,7 +32,7 @@ from kkt_adapter.daemon.health_feed import HealthFeed
 from kkt_adapter.ops import metrics
 from kkt_adapter.ops.backup_job import nightly_backup
 from kkt_adapter.ops.health import can_accept_receipts, evaluate, status_line
-from kkt_adapter.ops.health_api import health_router
+from kkt_adapter.ops.health_api import HealthSource, health_router
 from kkt_adapter.ops.notify import Notifier, run_status, run_watchdog
 from kkt_adapter.ops.page import page_router
 from kkt_adapter.ops.problem import DEFAULT_LIMITS
@@ -89,20 +89,17 @@ async def _start_export(settings: Settings, store: Store) -> SyncService | None:
     )
 
 
-def _ops_loops(
-    settings: Settings,
-    store: Store,
-    cache: SnapshotCache,
-    feed: HealthFeed,
-    notifier: Notifier,
-    status_text: Callable[[], str],
-) -> list[asyncio.Task[None]]:
+def _ops_loops(settings: Settings, store: Store, feed: HealthFeed, health: HealthSource) -> list[asyncio.Task[None]]:
     """The background loops of operations: buffer numbers, health feed, systemd watchdog and status."""
+    notifier = Notifier()
+
+    def status_text() -> str:
+        return status_line(evaluate(health.snapshot(), health.now(), health.limits))
+
+    buffer = settings.buffer
     return [
         asyncio.create_task(
-            run_buffer_refresher(
-                cache, store, settings.buffer.path, settings.buffer.capacity, lambda: store.writer.last_error
-            ),
+            run_buffer_refresher(feed.cache, store, buffer.path, buffer.capacity, lambda: store.writer.last_error),
             name="health-buffer",
         ),
         asyncio.create_task(feed.run(), name="health-feed"),
@@ -113,84 +110,87 @@ def _ops_loops(
     ]
 
 
-def build_app(settings: Settings) -> FastAPI:
-    """The daemon's FastAPI app; its lifespan runs every component."""
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _health(settings: Settings, feed: HealthFeed) -> HealthSource:
+    """Health in the shop's timezone; readiness agrees with intake: the disk is "full" exactly where the
+    buffer refuses receipts."""
     zone = ZoneInfo(settings.ops.timezone)
+    limits = replace(
+        DEFAULT_LIMITS,
+        disk_critical_bytes=settings.buffer.min_free_bytes,
+        clock_skew_max_s=settings.ops.clock_skew_max_s,
+    )
+    return HealthSource(feed.snapshot, lambda: datetime.now(zone), limits)
+
+
+def _services(
+    settings: Settings, store: Store, pipeline: Pipeline, sync: SyncService | None, health: HealthSource
+) -> Services:
+    def readiness() -> tuple[bool, str]:
+        return can_accept_receipts(evaluate(health.snapshot(), health.now(), health.limits))
+
+    return Services(
+        settings=settings,
+        store=store,
+        clock=utc_now,
+        pos_token=load_secret(POS_TOKEN_ENV, settings.api.pos_token_file),
+        admin_token=load_secret(ADMIN_TOKEN_ENV, settings.api.admin_token_file),
+        intake_refusal=pipeline.intake_refusal,
+        readiness=readiness,
+        observe_intake=metrics.observe_intake,
+        pipeline=pipeline,
+        sync=sync.worker if sync else None,
+    )
+
+
+async def start_parts(settings: Settings, stack: AsyncExitStack) -> tuple[Services, HealthSource]:
+    """Start every part in order, each one's stop pushed on ``stack`` right after its start (so they stop in
+    reverse: systemd told first, the pipeline finishing the receipt on the printer, the buffer last)."""
+    store = await open_store(settings)
+    stack.push_async_callback(store.close)
+    pipeline = Pipeline(
+        settings,
+        store,
+        utc_now,
+        driver_factory=shtrih_driver,
+        observe_fiscalization=metrics.observe_fiscalization,
+        device_error=metrics.device_error,
+    )
+    sync = await _start_export(settings, store)
+    if sync is not None:
+        stack.push_async_callback(sync.stop)
+        pipeline.hooks.on_fiscalized = sync.worker.wake
+    feed = HealthFeed(SnapshotCache(), pipeline, sync.worker if sync else None)
+    health = _health(settings, feed)
+    services = _services(settings, store, pipeline, sync, health)
+    await pipeline.start()
+    stack.push_async_callback(pipeline.stop)  # graceful: the receipt on the printer is finished
+    stack.push_async_callback(_cancel, _ops_loops(settings, store, feed, health))
+    scheduler = _nightly(settings, store)
+    if scheduler is not None:
+        stack.callback(scheduler.shutdown, wait=False)
+    stack.callback(Notifier().stopping)
+    return services, health
+
+
+def build_app(settings: Settings) -> FastAPI:
+    """The daemon's FastAPI app; its lifespan runs every component (:func:`start_parts`)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = await open_store(settings)
-        cache = SnapshotCache()
-        pipeline = Pipeline(
-            settings,
-            store,
-            utc_now,
-            driver_factory=shtrih_driver,
-            observe_fiscalization=metrics.observe_fiscalization,
-            device_error=metrics.device_error,
-        )
-        sync = await _start_export(settings, store)
-        if sync is not None:
-            pipeline.hooks.on_fiscalized = sync.worker.wake
-        feed = HealthFeed(cache, pipeline, sync.worker if sync else None)
-        # Readiness must agree with intake: the disk is "full" exactly where the buffer refuses receipts.
-        limits = replace(
-            DEFAULT_LIMITS,
-            disk_critical_bytes=settings.buffer.min_free_bytes,
-            clock_skew_max_s=settings.ops.clock_skew_max_s,
-        )
-
-        def local_now() -> datetime:
-            return datetime.now(zone)
-
-        def readiness() -> tuple[bool, str]:
-            return can_accept_receipts(evaluate(feed.snapshot(), local_now(), limits))
-
-        services = Services(
-            settings=settings,
-            store=store,
-            clock=utc_now,
-            pos_token=load_secret(POS_TOKEN_ENV, settings.api.pos_token_file),
-            admin_token=load_secret(ADMIN_TOKEN_ENV, settings.api.admin_token_file),
-            intake_refusal=pipeline.intake_refusal,
-            readiness=readiness,
-            sync=sync.worker if sync else None,
-            observe_intake=metrics.observe_intake,
-            extras={"pipeline": pipeline},
-        )
-        app.state.services = services
-        app.state.get_snapshot = feed.snapshot
-        app.state.now = local_now
-        app.state.health_limits = limits
-        await pipeline.start()
-        # Everything built so far lives as long as the process: move it out of the collector's way, so
-        # the full collections that run under load do not walk ~10^5 start-up objects (tail latency).
-        gc.freeze()
-        notifier = Notifier()
-        tasks = _ops_loops(
-            settings, store, cache, feed, notifier, lambda: status_line(evaluate(feed.snapshot(), local_now(), limits))
-        )
-        scheduler = _nightly(settings, store)
-        log.info(
-            "daemon ready: %d device(s), buffer %s (%d pending)",
-            len(settings.devices),
-            settings.buffer.path,
-            store.pending,
-        )
-        try:
+        async with AsyncExitStack() as stack:
+            app.state.services, app.state.health = await start_parts(settings, stack)
+            # Everything built so far lives as long as the process: move it out of the collector's way, so
+            # the full collections that run under load do not walk ~10^5 start-up objects (tail latency).
+            gc.freeze()
+            log.info("daemon ready: %d device(s), buffer %s", len(settings.devices), settings.buffer.path)
             yield
-        finally:
-            notifier.stopping()
-            if scheduler is not None:
-                scheduler.shutdown(wait=False)
-            await pipeline.stop(graceful=True)
-            if sync is not None:
-                await sync.stop()
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await store.close()
-            log.info("daemon stopped")
+        log.info("daemon stopped")
 
     return create_app(
         settings.api.max_body_bytes,

@@ -14,7 +14,6 @@ import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any
 
 import httpx
 
@@ -24,6 +23,7 @@ if importlib.util.find_spec("sniffio") is None:
     # at once, which is exactly what httpcore expects when sniffio is absent.
     sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]
 
+from kkt_adapter.config.settings import ExportSettings
 from kkt_adapter.export.contract import OfdDocument
 from kkt_adapter.export.outcome import Outcome, classify
 
@@ -41,7 +41,7 @@ class OfdClientConfig:
     token: str | None = field(default=None, repr=False)
 
     @classmethod
-    def from_settings(cls, section: Any, token: str | None, max_connections: int) -> OfdClientConfig:
+    def from_settings(cls, section: ExportSettings, token: str | None, max_connections: int) -> OfdClientConfig:
         """From ``Settings.ofd`` plus the token and the pool size (the sync concurrency)."""
         return cls(
             base_url=section.base_url,

@@ -8,7 +8,7 @@ the retry counts, so the longest a single call can block is finite and computabl
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from kkt_adapter.kkt.protocol import commands as c
@@ -59,19 +59,6 @@ class LinkPolicy:
     def answer_timeout_s(self, command: int) -> float:
         """The answer timeout of ``command`` (the table's value or the default)."""
         return self.answer_timeouts_s.get(command, self.answer_default_s)
-
-    def scaled(self, factor: float) -> LinkPolicy:
-        """The same policy with every timeout and delay multiplied by ``factor`` (tests use < 1)."""
-        return replace(
-            self,
-            byte_timeout_s=self.byte_timeout_s * factor,
-            enq_timeout_s=self.enq_timeout_s * factor,
-            ack_timeout_s=self.ack_timeout_s * factor,
-            write_timeout_s=self.write_timeout_s * factor,
-            answer_default_s=self.answer_default_s * factor,
-            answer_timeouts_s=MappingProxyType({k: v * factor for k, v in self.answer_timeouts_s.items()}),
-            busy_delay_s=self.busy_delay_s * factor,
-        )
 
     def worst_case_s(self, command: int) -> float:
         """An upper bound of the time one :meth:`SerialLink.transact` of ``command`` can block."""

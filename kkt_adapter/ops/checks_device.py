@@ -15,6 +15,20 @@ FN_WARN_CRYPTO_30_DAYS = 0x02
 FN_WARN_ARCHIVE_90 = 0x04
 FN_WARN_OFD_TIMEOUT = 0x08
 _PAPER_OUT = (SubMode.PAPER_OUT_PASSIVE, SubMode.PAPER_OUT_ACTIVE)
+# A device error code → the specific problem that already tells the cashier about it.
+COVERED_BY = {
+    0x6B: "paper_out",
+    0x6C: "paper_out",
+    0x14: "fn_blocked",
+    0x15: "fn_blocked",
+    0x16: "shift_expired",
+    0x4E: "shift_expired",
+    0x58: "print_incomplete",
+}
+STATE_PROBLEMS = frozenset(
+    {"device_disconnected", "paper_out", "cover_open", "print_incomplete", "device_blocked", "device_wait_date"}
+    | {"shift_expired", "fn_blocked", "fn_expired"}
+)
 
 
 def check_devices(snap: Snapshot, now: datetime, lim: Limits) -> Iterator[Problem]:
@@ -22,14 +36,28 @@ def check_devices(snap: Snapshot, now: datetime, lim: Limits) -> Iterator[Proble
     fns = [(d.fn, d.now_of(now)) for d in snap.devices if d.fn is not None]
     all_blocked = bool(fns) and all(fn_blocked(fn, device_now, lim) for fn, device_now in fns)
     for dev in snap.devices:
-        yield from _check_link(dev, lim)
-        if dev.connected:
-            yield from _check_printer(dev)
-        yield from _check_shift(dev, now, lim)
-        yield from _check_clock(dev, lim)
-        yield from _check_queue(dev)
+        found = [*_check_link(dev, lim), *(_check_printer(dev) if dev.connected else ())]
+        found += [*_check_shift(dev, now, lim), *_check_clock(dev, lim), *_check_queue(dev)]
         if dev.fn is not None:
-            yield from _check_fn(dev.device_id, dev.fn, dev.now_of(now), lim, all_blocked)
+            found += _check_fn(dev.device_id, dev.fn, dev.now_of(now), lim, all_blocked)
+        yield from found
+        yield from _check_error(dev, {problem.code for problem in found})
+
+
+def _check_error(dev: DeviceSnapshot, shown: set[str]) -> Iterator[Problem]:
+    """The device's last error, unless a specific problem already says it (:data:`COVERED_BY`; an error
+    without a code is the worker's reading of a state, covered by any state problem shown)."""
+    if not dev.last_error:
+        return
+    code = dev.last_error_code
+    covered = shown & STATE_PROBLEMS if code is None else shown & {COVERED_BY.get(code)}
+    if covered:
+        return
+    text = "" if code is None else f" (код 0x{code:02X})"
+    yield _p(
+        dev, Severity.INFO, "device_error", f"Последняя ошибка кассы: {dev.last_error}{text}",
+        "если ошибка повторяется, вызовите специалиста", error_code=code,
+    )  # fmt: skip
 
 
 def _p(dev: DeviceSnapshot, severity: Severity, code: str, message: str, action: str, **details: object) -> Problem:
@@ -72,12 +100,6 @@ def _check_printer(dev: DeviceSnapshot) -> Iterator[Problem]:
         yield _p(
             dev, Severity.CRITICAL, "device_wait_date", "Касса ждёт подтверждения даты",
             "вызовите специалиста: нужно проверить дату и время кассы",
-        )  # fmt: skip
-    if dev.last_error:
-        code = "" if dev.last_error_code is None else f" (код 0x{dev.last_error_code:02X})"
-        yield _p(
-            dev, Severity.INFO, "device_error", f"Последняя ошибка кассы: {dev.last_error}{code}",
-            "если ошибка повторяется, вызовите специалиста", error_code=dev.last_error_code,
         )  # fmt: skip
 
 

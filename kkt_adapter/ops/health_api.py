@@ -1,20 +1,16 @@
 """Health routes: ``health_router`` serves ``GET /v1/health``; ``readiness_router`` serves ``GET /health/ready``
 (include it unless the app has its own readiness probe).
 
-The app's wiring puts on ``app.state``:
-
-- ``get_snapshot``: ``Callable[[], Snapshot]`` (required). Called on the event loop for every request,
-  so it must return from caches at once; it never touches a serial port.
-- ``now``: ``Callable[[], datetime]`` returning an aware datetime in the shop's timezone (optional;
-  default ``datetime.now().astimezone()``).
-- ``health_limits``: :class:`~kkt_adapter.ops.problem.Limits` (optional; default the 54-FZ defaults).
+The app's wiring puts one :class:`HealthSource` on ``app.state.health`` (the cashier page and
+``/metrics`` read the same one).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -32,14 +28,29 @@ def _local_now() -> datetime:
     return datetime.now().astimezone()
 
 
+@dataclass(frozen=True)
+class HealthSource:
+    """Where health comes from: ``snapshot()`` answers from caches at once (it is called on the event loop
+    for every request and never touches a serial port); ``now()`` is aware, in the shop's timezone."""
+
+    snapshot: Callable[[], Snapshot]
+    now: Callable[[], datetime] = _local_now
+    limits: Limits = DEFAULT_LIMITS
+
+
+def health_source(request: Request) -> HealthSource | None:
+    """The app's :class:`HealthSource`, or None when the wiring set none."""
+    source = getattr(request.app.state, "health", None)
+    return source if isinstance(source, HealthSource) else None
+
+
 def current_health(request: Request) -> tuple[Health, Snapshot, Limits]:
-    """Evaluate the app's current snapshot with its clock and limits (see the module docstring)."""
-    state = request.app.state
-    get_snapshot = cast(Callable[[], Snapshot], state.get_snapshot)
-    now = cast(Callable[[], datetime], getattr(state, "now", _local_now))
-    limits = cast(Limits, getattr(state, "health_limits", DEFAULT_LIMITS))
-    snap = get_snapshot()
-    return evaluate(snap, now(), limits), snap, limits
+    """Evaluate the app's current snapshot with its clock and limits."""
+    source = health_source(request)
+    if source is None:
+        raise RuntimeError("app.state.health is not set")  # a wiring bug, not a request's fault
+    snap = source.snapshot()
+    return evaluate(snap, source.now(), source.limits), snap, source.limits
 
 
 @health_router.get("/v1/health")

@@ -9,15 +9,14 @@ age, DLQ, breaker, FN days left and unsent) are refreshed from the health snapsh
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
-from typing import cast
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from kkt_adapter.ops.checks_store import UNFISCALIZED_STATES, unsent_age_s
 from kkt_adapter.ops.health import Verdict, evaluate
+from kkt_adapter.ops.health_api import health_source
 from kkt_adapter.ops.problem import DEFAULT_LIMITS, Limits
 from kkt_adapter.ops.snapshot import BreakerState, Snapshot
 
@@ -147,15 +146,14 @@ metrics_router = APIRouter(tags=["metrics"])
 
 @metrics_router.get("/metrics", include_in_schema=False)
 async def get_metrics(request: Request) -> Response:
-    """Refresh the state gauges from ``app.state.get_snapshot`` (if set), then expose the registry.
+    """Refresh the state gauges from the app's health source (if set), then expose the registry.
 
     Uses ``app.state.metrics`` when the wiring set one, else :data:`METRICS`.
     """
-    state = request.app.state
-    metrics = cast(Metrics, getattr(state, "metrics", METRICS))
-    get_snapshot = cast(Callable[[], Snapshot] | None, getattr(state, "get_snapshot", None))
-    if get_snapshot is not None:
-        now = cast(Callable[[], datetime], getattr(state, "now", lambda: datetime.now().astimezone()))
-        limits = cast(Limits, getattr(state, "health_limits", DEFAULT_LIMITS))
-        metrics.update_from_snapshot(get_snapshot(), now(), limits)
+    metrics = getattr(request.app.state, "metrics", METRICS)
+    if not isinstance(metrics, Metrics):
+        metrics = METRICS
+    source = health_source(request)
+    if source is not None:
+        metrics.update_from_snapshot(source.snapshot(), source.now(), source.limits)
     return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -1,9 +1,8 @@
-"""The cache that health, metrics and the watchdog read: workers write into it, nobody waits on a port.
+"""The buffer's numbers and the loops' heartbeats, cached for health: nobody waits on the database.
 
-Each device worker calls :meth:`SnapshotCache.put_device` after every status poll and
-:meth:`SnapshotCache.beat` on every loop turn; the sync worker calls :meth:`put_ofd` and :meth:`beat`;
-:func:`run_buffer_refresher` refreshes the buffer's numbers from the store every few seconds.
-:meth:`SnapshotCache.get_snapshot` (for ``app.state.get_snapshot``) only assembles what is cached.
+:func:`run_buffer_refresher` refreshes the buffer's numbers from the store every few seconds; the
+operations loops call :meth:`SnapshotCache.beat`. :meth:`SnapshotCache.get_snapshot` assembles what is
+cached; the health feed (:mod:`kkt_adapter.daemon.health_feed`) adds the devices and the OFD sync.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Protocol
 
 from kkt_adapter.clock import utc_now
-from kkt_adapter.ops.snapshot import BufferSnapshot, DeviceSnapshot, OfdSnapshot, Snapshot
+from kkt_adapter.ops.snapshot import BufferSnapshot, OfdSnapshot, Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -44,17 +43,7 @@ class SnapshotCache:
         self._wall = wall
         self._mono = mono
         self.buffer = BufferSnapshot()
-        self.ofd = OfdSnapshot()
-        self._devices: dict[str, DeviceSnapshot] = {}
         self._workers: dict[str, float] = {}
-
-    def put_device(self, device: DeviceSnapshot) -> None:
-        """Replace the cached state of ``device.device_id``."""
-        self._devices[device.device_id] = device
-
-    def put_ofd(self, ofd: OfdSnapshot) -> None:
-        """Replace the cached state of the OFD sync."""
-        self.ofd = ofd
 
     def put_buffer(self, buffer: BufferSnapshot) -> None:
         """Replace the cached numbers of the buffer."""
@@ -69,9 +58,9 @@ class SnapshotCache:
         return dict(self._workers)
 
     def get_snapshot(self) -> Snapshot:
-        """The cached state as one immutable :class:`Snapshot`, stamped now."""
-        devices = tuple(self._devices[k] for k in sorted(self._devices))
-        return Snapshot(self._wall(), self._mono(), self.buffer, devices, self.ofd, dict(self._workers))
+        """The cached buffer numbers and heartbeats as one :class:`Snapshot`, stamped now (no devices, the
+        OFD part at its defaults: the health feed fills them in)."""
+        return Snapshot(self._wall(), self._mono(), self.buffer, (), OfdSnapshot(), dict(self._workers))
 
 
 async def read_buffer(

@@ -151,15 +151,6 @@ class Pipeline:
         now = self.monotonic()
         return tuple(to_health(worker.ctx.cache, now) for worker in self.workers.values())
 
-    def heartbeats(self) -> dict[str, float]:
-        """``worker name → last successful poll`` (``time.monotonic()``); absent until the first poll."""
-        beats: dict[str, float] = {}
-        for device_id, worker in self.workers.items():
-            beat = worker.ctx.cache.heartbeat_mono
-            if beat is not None:
-                beats[f"device:{device_id}"] = beat
-        return beats
-
 
 def _log_result(device_id: str, future: asyncio.Future[dict[str, Any]]) -> None:
     if future.cancelled():

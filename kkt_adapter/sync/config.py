@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any
+
+from kkt_adapter.config.settings import SyncSettings
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,6 @@ class SyncConfig:
     max_attempts: int = 1000
 
     @classmethod
-    def from_settings(cls, section: Any) -> SyncConfig:
-        """Copy the same-named fields of a settings section (``Settings.sync``)."""
-        return cls(**{f.name: getattr(section, f.name) for f in fields(cls) if hasattr(section, f.name)})
+    def from_settings(cls, section: SyncSettings) -> SyncConfig:
+        """Copy the same-named fields of ``Settings.sync``."""
+        return cls(**{f.name: getattr(section, f.name) for f in fields(cls)})

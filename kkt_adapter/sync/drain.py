@@ -16,7 +16,6 @@ import resource
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 from kkt_adapter.buffer.store import Store
 from kkt_adapter.config.secrets import EXPORT_TOKEN_ENV, load_secret
@@ -79,12 +78,15 @@ async def _drain(args: argparse.Namespace) -> dict[str, object]:
         backoff_base_s=args.backoff_base_s,
         backoff_cap_s=args.backoff_cap_s,
     )
-    ofd = SimpleNamespace(
-        base_url=args.ofd_url, connect_timeout_s=args.connect_timeout_s, read_timeout_s=args.read_timeout_s
+    client_config = OfdClientConfig(
+        base_url=args.ofd_url,
+        connect_timeout_s=args.connect_timeout_s,
+        read_timeout_s=args.read_timeout_s,
+        max_connections=config.concurrency,
+        token=secret.get_secret_value() if secret else None,
     )
-    token = secret.get_secret_value() if secret else None
     store = await Store.open(args.db)
-    client = OfdClient(OfdClientConfig.from_settings(ofd, token, max_connections=config.concurrency))
+    client = OfdClient(client_config)
     worker = SyncWorker(store, client.submit, config, max_idle_s=1.0)
     latencies_ms: list[float] = []
     intake = asyncio.create_task(_intake(store, args.intake_rate, latencies_ms)) if args.intake_rate > 0 else None

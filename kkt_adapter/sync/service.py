@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
+from kkt_adapter.config.settings import ExportSettings, SyncSettings
 from kkt_adapter.export.client import OfdClient, OfdClientConfig
 from kkt_adapter.export.contract import OfdDocument
 from kkt_adapter.export.outcome import Delivered, Outcome, Permanent, RetryLater
@@ -37,12 +37,12 @@ class SyncService:
     async def start(
         cls,
         store: SyncStore,
-        ofd: Any,
-        sync: Any,
+        ofd: ExportSettings,
+        sync: SyncSettings,
         token: str | None,
         *,
         on_outcome: Callable[[str], None] | None = None,
-        **worker_options: Any,
+        on_breaker_change: Callable[[str, str], None] | None = None,
     ) -> SyncService:
         """Start the loop from the ``ofd`` and ``sync`` settings sections; returns at once.
 
@@ -53,7 +53,7 @@ class SyncService:
         submit: Callable[[OfdDocument], Awaitable[Outcome]] = client.submit
         if on_outcome is not None:
             submit = _counting(client.submit, on_outcome)
-        worker = SyncWorker(store, submit, config, **worker_options)
+        worker = SyncWorker(store, submit, config, on_breaker_change=on_breaker_change)
         task = asyncio.create_task(worker.run(), name="ofd-sync")
         return cls(worker, client, task)
 

@@ -9,7 +9,7 @@ import pytest
 from fastapi import FastAPI
 
 from kkt_adapter.ops import cli_status
-from kkt_adapter.ops.health_api import health_router
+from kkt_adapter.ops.health_api import HealthSource, health_router
 from kkt_adapter.ops.snapshot import BufferSnapshot, DeviceSnapshot, FnSnapshot, Snapshot
 
 Serve = Callable[[FastAPI], str]
@@ -19,8 +19,7 @@ NOW = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 def app_with(snapshot: Snapshot) -> FastAPI:
     app = FastAPI()
     app.include_router(health_router)
-    app.state.get_snapshot = lambda: snapshot
-    app.state.now = lambda: NOW
+    app.state.health = HealthSource(lambda: snapshot, lambda: NOW)
     return app
 
 

@@ -323,3 +323,23 @@ def test_shift_age_is_measured_on_the_devices_clock() -> None:
     """Opened 2 h ago by the host's clock but 22 h 30 min ago by the device's: the near-24-h warning."""
     s = snap(devices=(device(device_now=NOW + timedelta(hours=20, minutes=30), clock_offset_s=73800.0),))
     assert codes(s)["shift_near_24h"] is Severity.WARNING
+
+
+def test_device_error_covered_by_a_specific_problem_is_not_shown_twice() -> None:
+    """Paper out with the device's last error 0x6B: the page shows "paper out" once, no generic error."""
+    paper_out = device(sub_mode=SubMode.PAPER_OUT_ACTIVE, last_error="Нет чековой ленты", last_error_code=0x6B)
+    found = codes(snap(devices=(paper_out,)))
+    assert "paper_out" in found
+    assert "device_error" not in found
+
+
+def test_state_reading_without_a_code_is_covered_by_the_state_problem() -> None:
+    """The worker's "paper out" wait (no device code) is covered by the paper-out problem."""
+    paper_out = device(sub_mode=SubMode.PAPER_OUT_PASSIVE, last_error="Нет бумаги: вставьте новый рулон / paper out")
+    assert "device_error" not in codes(snap(devices=(paper_out,)))
+
+
+def test_device_error_no_specific_problem_covers_is_still_shown() -> None:
+    """A refusal (0x45, payments below the total) has no specific problem: the generic one shows it."""
+    refused = device(last_error="Сумма оплат меньше итога чека", last_error_code=0x45)
+    assert codes(snap(devices=(refused,)))["device_error"] is Severity.INFO

@@ -10,7 +10,7 @@ import httpx
 from fastapi import FastAPI
 
 from kkt_adapter.kkt.types import Mode, SubMode
-from kkt_adapter.ops.health_api import health_router, readiness_router
+from kkt_adapter.ops.health_api import HealthSource, health_router, readiness_router
 from kkt_adapter.ops.page import page_router
 from kkt_adapter.ops.snapshot import BufferSnapshot, DeviceSnapshot, FnSnapshot, Snapshot
 
@@ -24,8 +24,7 @@ def make_app(snapshot: Snapshot) -> FastAPI:
     app.include_router(health_router)
     app.include_router(readiness_router)
     app.include_router(page_router)
-    app.state.get_snapshot = lambda: snapshot
-    app.state.now = lambda: NOW
+    app.state.health = HealthSource(lambda: snapshot, lambda: NOW)
     return app
 
 

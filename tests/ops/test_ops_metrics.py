@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
+from kkt_adapter.ops.health_api import HealthSource
 from kkt_adapter.ops.metrics import Metrics, metrics_router
 from kkt_adapter.ops.snapshot import (
     BreakerState,
@@ -51,8 +52,7 @@ def test_scrape_shows_hooks_and_snapshot_gauges(serve: Serve) -> None:
     app = FastAPI()
     app.include_router(metrics_router)
     app.state.metrics = metrics
-    app.state.get_snapshot = lambda: current["snap"]
-    app.state.now = lambda: NOW
+    app.state.health = HealthSource(lambda: current["snap"], lambda: NOW)
     metrics.observe_intake(0.003)
     metrics.observe_fiscalization(1.7)
     metrics.breaker_transition("closed", BreakerState.OPEN)

@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request
 from playwright.sync_api import Dialog, Page, expect, sync_playwright
 
 from kkt_adapter.kkt.types import Mode, SubMode
-from kkt_adapter.ops.health_api import health_router
+from kkt_adapter.ops.health_api import HealthSource, health_router
 from kkt_adapter.ops.page import page_router
 from kkt_adapter.ops.snapshot import BreakerState, BufferSnapshot, DeviceSnapshot, OfdSnapshot, Snapshot
 
@@ -53,8 +53,7 @@ def test_page_states_problems_then_turns_green_without_reload(serve: Serve) -> N
     app = FastAPI()
     app.include_router(health_router)
     app.include_router(page_router)
-    app.state.get_snapshot = lambda: snapshot(broken=state["broken"])
-    app.state.now = lambda: NOW
+    app.state.health = HealthSource(lambda: snapshot(broken=state["broken"]), lambda: NOW)
 
     @app.post("/v1/admin/dlq/replay-all")
     async def replay(request: Request) -> dict[str, bool]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from kkt_adapter.buffer.store import Store
 from kkt_adapter.ops.health import Verdict, evaluate
-from kkt_adapter.ops.snapshot import DeviceSnapshot, OfdSnapshot
+from kkt_adapter.ops.snapshot import BufferSnapshot
 from kkt_adapter.ops.snapshot_cache import SnapshotCache, read_buffer
 from kkt_adapter.receipts.model import ReceiptIn, TaxSystem
 
@@ -23,18 +23,16 @@ RECEIPT = ReceiptIn.model_validate(
 )
 
 
-def test_cache_assembles_devices_ofd_and_heartbeats() -> None:
-    """What workers put into the cache comes back in one snapshot, devices sorted by id, beats monotonic."""
+def test_cache_assembles_buffer_numbers_and_heartbeats() -> None:
+    """The cached buffer numbers and loop beats come back in one snapshot stamped now, beats monotonic."""
     mono = {"t": 10.0}
     cache = SnapshotCache(wall=lambda: NOW, mono=lambda: mono["t"])
-    cache.put_device(DeviceSnapshot(device_id="kkt2", connected=True))
-    cache.put_device(DeviceSnapshot(device_id="kkt1", connected=False))
-    cache.put_ofd(OfdSnapshot(consecutive_failures=2))
+    cache.put_buffer(BufferSnapshot(capacity_used=7))
     cache.beat("sync")
     mono["t"] = 15.0
     snap = cache.get_snapshot()
-    assert [d.device_id for d in snap.devices] == ["kkt1", "kkt2"]
-    assert snap.ofd.consecutive_failures == 2
+    assert snap.buffer.capacity_used == 7
+    assert snap.devices == ()
     assert snap.workers == {"sync": 10.0}
     assert snap.taken_mono == 15.0
     assert cache.heartbeats() == {"sync": 10.0}

@@ -37,7 +37,7 @@ def build(settings: Settings, driver_factory: DriverFactory = fast_driver) -> Fa
             clock=utc_now,
             admin_token=SecretStr(ADMIN_TOKEN),
             intake_refusal=pipeline.intake_refusal,
-            extras={"pipeline": pipeline},
+            pipeline=pipeline,
         )
         await pipeline.start()
         try:

@@ -286,12 +286,6 @@ def decode_registration(data: bytes) -> Registration:
     return Registration(read_fn_datetime(data, 0), _ascii(data[5:17]), _ascii(data[17:37]), data[37])
 
 
-def decode_cash_move(data: bytes) -> int:
-    """50h/51h data: ``op docNo(2)`` → the document number."""
-    _need(data, 3, "50h/51h")
-    return read_u_le(data, 1, 2)
-
-
 def decode_ofd_read_status(data: bytes) -> tuple[int, int]:
     """FF30 data: ``size(2) maxBlock(1)`` → ``(size, max_block)``; size 0 or block 0 = nothing to send."""
     _need(data, 3, "FF30")

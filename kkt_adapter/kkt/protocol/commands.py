@@ -123,11 +123,6 @@ def cut(password: int, partial: bool = False) -> bytes:
     return with_password(CUT, password, bytes([1 if partial else 0]))
 
 
-def cash_move(password: int, amount_kop: int, cash_in: bool) -> bytes:
-    """50h cash in / 51h cash out of ``amount_kop``."""
-    return with_password(CASH_IN if cash_in else CASH_OUT, password, money(amount_kop))
-
-
 def find_document(password: int, fd_number: int) -> bytes:
     """FF0A: find a fiscal document by its number."""
     return with_password(FN_FIND_DOCUMENT, password, u_le(fd_number, 4))
