@@ -24,6 +24,7 @@ from __future__ import annotations
 from enum import Enum
 from fractions import Fraction
 
+from kkt_adapter.errors import AdapterError
 from kkt_adapter.receipts.model import Vat
 
 SHTRIH_NANO_MODEL = 152  # javapos PrinterConst.PRINTER_MODEL_SHTRIH_NANO_F
@@ -58,7 +59,7 @@ UNSETTLED_NANO: dict[Vat, str] = {
 }
 
 
-class RateNotEncodable(Exception):
+class RateNotEncodable(AdapterError):
     """A VAT rate whose tax byte the vendor's sources do not settle for this device; ``reason`` says why."""
 
     def __init__(self, vat: Vat, reason: str) -> None:
