@@ -20,7 +20,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from kkt_adapter.buffer.store import Store
 from kkt_adapter.clock import utc_now
-from kkt_adapter.config.settings import DeviceSettings, Settings
+from kkt_adapter.config.settings import DeviceSettings, OfdMode, Settings
 from kkt_adapter.kkt.device import KktDevice
 from kkt_adapter.ops.snapshot import DeviceSnapshot
 from kkt_adapter.pipeline.cache import DeviceCache, intake_refusal, to_health
@@ -60,7 +60,8 @@ class Pipeline:
         for device in settings.devices:
             driver = driver_factory(device)
             ctx = DeviceContext(device, settings.shift, store, driver, clock, zone, self.hooks, monotonic)
-            self.workers[device.id] = DeviceWorker(ctx, settings.ops.fn_watch_interval_s)
+            relay_ofd = settings.ofd.mode is OfdMode.RELAY
+            self.workers[device.id] = DeviceWorker(ctx, settings.ops.fn_watch_interval_s, relay_ofd)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._scheduler: AsyncIOScheduler | None = None
 

@@ -47,8 +47,9 @@ class _Turn:
 class DeviceWorker:
     """Owns one device (through ``ctx``); run :meth:`run` as one task; :meth:`wake` when work may be waiting."""
 
-    def __init__(self, ctx: DeviceContext, fn_watch_interval_s: float) -> None:
+    def __init__(self, ctx: DeviceContext, fn_watch_interval_s: float, relay_ofd: bool = True) -> None:
         self.ctx = ctx
+        self.relay_ofd = relay_ofd  # ofd.mode = relay: the host relays the FN's messages (pipeline/relay.py)
         self.fn_watch_interval_s = fn_watch_interval_s
         self.reader = IntentReader(ctx)
         self._wake = asyncio.Event()
@@ -184,7 +185,7 @@ class DeviceWorker:
             await self._run_command(self._commands.pop(0))
             return self._state_backoff.next() if turn.halted else 0.0
         if kind is StepKind.RELAY:
-            turn.relay_tried = status is None or not await relay.relay_step(self.ctx, status)
+            turn.relay_tried = not self.relay_ofd or status is None or not await relay.relay_step(self.ctx, status)
             return AGAIN if turn.relay_tried else 0.0
         if status is None:  # every other step has a status (next_step connects first)
             raise AssertionError(step)

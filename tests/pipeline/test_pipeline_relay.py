@@ -16,6 +16,7 @@ from kkt_adapter.buffer.events import verify_chain
 from kkt_adapter.buffer.outbox import OutboxState, event_key
 from kkt_adapter.buffer.states import ReceiptState
 from kkt_adapter.clock import utc_now
+from kkt_adapter.config.settings import OfdMode, OfdSettings
 from kkt_adapter.emulator import ofd_message as emu_ofd
 from kkt_adapter.ofd.wire import parse_message
 from kkt_adapter.pipeline.commands import Action
@@ -197,3 +198,24 @@ async def _stored(rig: Rig, fd: int) -> bool:
 async def _in_state(rig: Rig, fd: int, state: OutboxState) -> bool:
     row = await rig.store.outbox_get(FN, fd)
     return row is not None and row.state is state
+
+
+def test_device_mode_leaves_the_fn_queue_alone(tmp_path: Path) -> None:
+    """With ``ofd.mode = device`` (the KKT has its own network) the worker reads nothing into the outbox."""
+
+    async def scenario() -> None:
+        rig = await open_rig(tmp_path, [DEVICE])
+        try:
+            await rig.pipeline.stop()
+            settings = rig.pipeline.settings.model_copy(update={"ofd": OfdSettings(mode=OfdMode.DEVICE)})
+            rig.pipeline = Pipeline(settings, rig.store, utc_now, driver_factory=fast_driver)
+            await rig.pipeline.start()
+            await rig.post("a", sale(1000, "a"), DEVICE)
+            await wait_until(lambda: all_in(rig.store, ["a"], frozenset({ReceiptState.FISCALIZED})), 10, "fiscalized")
+            await asyncio.sleep(0.5)
+            assert sum((await rig.store.outbox_counts()).values()) == 0
+            assert rig.emulators[DEVICE].unsent_count == 2
+        finally:
+            await close_rig(rig)
+
+    asyncio.run(scenario())
