@@ -197,9 +197,10 @@ def decode_exchange_status(data: bytes) -> ExchangeStatus:
 
 
 def decode_unconfirmed_count(data: bytes) -> int:
-    """FF3F data: ``count(2)``."""
+    """FF3F data: ``count``, 2 bytes in «Протокол ФР (Команды работы с ФН)», 4 in javapos
+    ``FSReadDocCount.decode`` (``readInt``): either is read."""
     _need(data, 2, "FF3F")
-    return read_u_le(data, 0, 2)
+    return read_u_le(data, 0, 4 if len(data) >= 4 else 2)
 
 
 def decode_shift_params(data: bytes) -> ShiftParams:
