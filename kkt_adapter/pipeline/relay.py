@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 
-from kkt_adapter.buffer.outbox import OutboxMessage
+from kkt_adapter.buffer.outbox import OutboxMessage, OutboxState
 from kkt_adapter.kkt.errors import DeviceRejected, OfdMessageChanged
 from kkt_adapter.kkt.types import DeviceStatus, ExchangeStatus, Mode
 from kkt_adapter.ofd.wire import MSG_FN_TO_OFD, OfdWireError, parse_message
@@ -53,9 +53,14 @@ async def relay_step(ctx: DeviceContext, status: DeviceStatus) -> bool:
         if row.fd_number == head:
             await _write(ctx, row)
             return True
-    if head is None or await ctx.store.outbox_get(fn_serial, head) is not None:
+    if head is None:
         return False
-    return await _read(ctx, fn_serial)
+    stored = await ctx.store.outbox_get(fn_serial, head)
+    if stored is None:
+        return await _read(ctx, fn_serial)
+    if stored.state is OutboxState.WRITTEN:  # FF39 confirmed it once: the FN's archive disagrees with the buffer
+        ctx.note_error(f"FD {head} is recorded as written into the FN, yet the FN still waits for its ticket")
+    return False  # it waits for the sync's answer (read), an operator (dead, refused), or the alarm above
 
 
 async def _exchange(ctx: DeviceContext) -> ExchangeStatus:

@@ -123,3 +123,15 @@ def test_cli_runs_until_sigterm(tmp_path: Path) -> None:
             proc.wait(timeout=5)
         assert proc.stdout is not None
         proc.stdout.close()
+
+
+def test_relay_faults_through_the_control_api(api: httpx.Client, raw: RawClient) -> None:
+    """POST /faults sets the FN relay faults (a refusing FN, a slow FN, a changing message) and refuses a bad
+    refusal code; GET /state shows the head message's size and the refusals."""
+    raw.command(request(0xE0))
+    faults = api.post("/faults", json={"refuse_ticket_code": 0x20, "ofd_delay_ms": 5, "ofd_length_change": True})
+    assert (faults.json()["refuse_ticket_code"], faults.json()["ofd_delay_ms"]) == (0x20, 5)
+    assert api.post("/faults", json={"refuse_ticket_code": 300}).status_code == 422
+    relay = api.get("/state").json()["ofd_relay"]
+    assert relay["message_bytes"] > 62
+    assert (relay["tickets_taken"], relay["tickets_refused"], relay["last_refusal"]) == (0, 0, None)

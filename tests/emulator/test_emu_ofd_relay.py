@@ -290,3 +290,16 @@ def test_slow_fn_delays_relay_answers_on_the_pty(tmp_path: Path) -> None:
             client.close()
     assert decode_frame(frame) == bytes.fromhex("FF30000000F0")
     assert elapsed >= 0.3
+
+
+def test_the_ofd_simulators_ticket_is_accepted() -> None:
+    """The OFD simulator, written on its own from docs/emulator.md, reads the FN's message and answers a
+    ticket this FN takes: the two test doubles agree on the layout and the test MAC."""
+    from kkt_adapter.ofd.sim import frames
+
+    dev = _shift_open()
+    message = _read(dev)
+    incoming = frames.read_message(message[:30], message[30:])
+    answer = frames.ticket(incoming, 1_772_000_000, frames.DEFAULT_MAC_KEY)
+    assert _write(dev, answer) == 0
+    assert _unsent(dev) == (0, 0)
