@@ -1,4 +1,4 @@
-"""Receipt commands: open (8Dh), sale (80h legacy, FF46 FFD 1.05), close (85h legacy, FF45), cancel (88h, FF08).
+"""Receipt commands: open (8Dh), sale (80h/82h legacy, FF46 FFD 1.05), close (85h legacy, FF45), cancel (88h, FF08).
 
 A sale (80h/FF46) with no open receipt opens one, as the firmware does. Closing checks the payments
 (error 0x45 when they are less than the total, 0x4D when the non-cash part alone exceeds it: change is
@@ -72,17 +72,27 @@ def _receipt_for(dev: Device, receipt_type: int) -> OpenReceipt:
     return receipt
 
 
-def sale_legacy(dev: Device, params: Params) -> bytes:
-    """80h: quantity ×1000, price, department, tax groups 1–4, text; adds a line to a sale receipt."""
+def _legacy_line(dev: Device, params: Params, receipt_type: int) -> bytes:
     qty_milli, price = params.uint(5), params.uint(5)
     dept, taxes, text = params.uint(1), params.take(4), params.rest()
     dev.need(qty_milli > 0 and (dept <= 16 or dept == 255) and all(t in LEGACY_TAX_GROUPS for t in taxes))
-    receipt = _receipt_for(dev, 0)
+    receipt = _receipt_for(dev, receipt_type)
     line_sum = (qty_milli * price + 500) // 1000
     receipt.lines.append(ReceiptLine(decode_text(text), qty_milli * 1000, price, line_sum, taxes[0]))
     dev.touch()
     dev.printed(2)
     return bytes([dev.operator])
+
+
+def sale_legacy(dev: Device, params: Params) -> bytes:
+    """80h "Продажа": quantity ×1000, price, department, tax groups 1–4, text; a line of a sale receipt."""
+    return _legacy_line(dev, params, 0)
+
+
+def return_sale_legacy(dev: Device, params: Params) -> bytes:
+    """82h "Возврат продажи": the 80h layout; a line of a sale-return receipt (ПротоколККТ 2.0; pyshtrih
+    ``return_sale``)."""
+    return _legacy_line(dev, params, 2)
 
 
 def operation_v2(dev: Device, params: Params) -> bytes:

@@ -31,6 +31,7 @@ HANDLERS: dict[int, tuple[Handler, Access]] = {
     0xE0: (s.open_shift, _ANY),
     0x8D: (r.open_receipt, _ANY),
     0x80: (r.sale_legacy, _ANY),
+    0x82: (r.return_sale_legacy, _ANY),
     0xFF46: (r.operation_v2, _ANY),
     0x85: (r.close_legacy, _ANY),
     0xFF45: (r.close_v2, _ANY),

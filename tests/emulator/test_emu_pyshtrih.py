@@ -192,3 +192,54 @@ def test_paper_out_after_signing_then_pyshtrih_continues_printing(client: Any, e
     client.open_check(0)  # wait_printing() sees sub-mode 3 and sends B0 first
     assert client.state()["Режим ФР"].state == (8, 0)
     client.cancel_check()
+
+
+def test_legacy_return_decodes_against_the_archive(client: Any, emu: Emulator) -> None:
+    """pyshtrih's own 82h (return_sale) and 85h: a sale-return receipt whose archive entry pyshtrih's FF0A
+    decoding matches (type 3, operation 2 = sale return, the sum) and whose change 85h reports."""
+    client.open_shift()
+    client.income(20000)
+    client.open_check(2)
+    client.return_sale(("Молоко", 1000, 8990), tax1=1)
+    assert client.state()["Режим ФР"].state == (8, 2)
+    assert client.close_check(8990)["Сдача"] == 0
+    doc = emu.archive[-1]
+    assert (doc.operation, doc.sum_kop) == (2, 8990)
+    doc_type, _ticket, data = _fd_data(client, doc.fd_number)
+    assert doc_type == 3
+    assert (data[13], int.from_bytes(data[14:19], "little")) == (2, 8990)
+    assert emu.snapshot()["cash_kop"] == 20000 - 8990
+
+
+def test_fn_queries_decode_to_the_emulator_state(client: Any, emu: Emulator) -> None:
+    """pyshtrih's FF01, FF03, FF39, FF3F, FF40 decodings equal the emulator's state; FF02 (which pyshtrih
+    has no method for) read raw is the FN serial."""
+    client.open_shift()
+    client.open_check(0)
+    client.sale(("Хлеб", 1000, 4550), tax1=1)
+    client.close_check(5000)
+    snap = emu.snapshot()
+    fs = client.fs_state()
+    assert fs["Номер последнего ФД"] == snap["fn"]["last_fd"] == emu.last_fd
+    assert fs["Дата и время"] == emu.now().replace(second=0, microsecond=0)
+    assert bytes(fs["Номер ФН"]).decode() == snap["fn"]["serial"]
+    assert client.fs_expiration_time()["Срок действия"].isoformat() == snap["fn"]["expires_on"]
+    exchange = client.fs_info_exchange()
+    assert exchange["Количество сообщений для ОФД"] == snap["unsent"]["count"] == 2
+    assert exchange["Номер документа для ОФД первого в очереди"] == snap["unsent"]["first_fd"]
+    assert client.fs_unconfirmed_document_count()["Количество неподтверждённых ФД"] == snap["unsent"]["count"]
+    params = client.fs_shift_params()
+    assert (params["Номер смены"], params["Номер чека"]) == (snap["shift"]["number"], snap["shift"]["receipts"] + 1)
+    assert _raw(client, 0xFF02, b"") == b"\x00" + snap["fn"]["serial"].encode("ascii")
+
+
+def test_reports_change_the_mode_pyshtrih_reads(client: Any, emu: Emulator) -> None:
+    """40h leaves the shift open, 41h closes it: pyshtrih's 10h mode and FF40 follow the emulator."""
+    client.open_shift()
+    client.x_report()
+    assert client.state()["Режим ФР"].num == 2
+    assert emu.shift_open
+    client.z_report()
+    assert client.state()["Режим ФР"].num == 4
+    assert not emu.shift_open
+    assert client.fs_shift_params()["Состояние смены"] == "смена закрыта"
