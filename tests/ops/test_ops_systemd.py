@@ -54,7 +54,8 @@ def test_unit_security_exposure_is_at_most_2() -> None:
 
 
 def test_unit_keeps_serial_devices_reachable_and_notifies() -> None:
-    """The unit is ``Type=notify`` with a watchdog, and lets the tty devices through without PrivateDevices."""
+    """The unit is ``Type=notify`` with a watchdog, and lets the tty devices (USB, ACM, on-board COM ports)
+    through without PrivateDevices."""
     text = UNIT.read_text()
     for line in (
         "Type=notify",
@@ -62,6 +63,7 @@ def test_unit_keeps_serial_devices_reachable_and_notifies() -> None:
         "DevicePolicy=closed",
         "DeviceAllow=char-ttyUSB rw",
         "DeviceAllow=char-ttyACM rw",
+        "DeviceAllow=char-ttyS rw",
         "SupplementaryGroups=dialout",
         "ProtectSystem=strict",
         "StateDirectory=kkt-adapter",
