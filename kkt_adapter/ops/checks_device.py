@@ -9,6 +9,7 @@ from kkt_adapter.kkt.types import Mode, SubMode
 from kkt_adapter.ops.problem import Limits, Problem, Severity
 from kkt_adapter.ops.snapshot import DeviceSnapshot, FnSnapshot, Snapshot
 from kkt_adapter.ops.wording import clock, duration
+from kkt_adapter.ops.wording import days as n_days
 
 FN_WARN_CRYPTO_3_DAYS = 0x01
 FN_WARN_CRYPTO_30_DAYS = 0x02
@@ -174,7 +175,7 @@ def _check_fn(device_id: str, fn: FnSnapshot, now: datetime, lim: Limits, all_bl
     elif (days is not None and days <= lim.fn_expiry_critical_days) or (
         days is None and fn.warning_bits & FN_WARN_CRYPTO_3_DAYS
     ):
-        when = f"через {days} дн." if days is not None else "через несколько дней"
+        when = f"через {n_days(days)}" if days is not None else "через несколько дней"
         yield p(
             Severity.CRITICAL,
             "fn_expiring",
@@ -185,7 +186,7 @@ def _check_fn(device_id: str, fn: FnSnapshot, now: datetime, lim: Limits, all_bl
     elif (days is not None and days <= lim.fn_expiry_warn_days) or (
         days is None and fn.warning_bits & FN_WARN_CRYPTO_30_DAYS
     ):
-        when = f"через {days} дн." if days is not None else "меньше чем через 30 дн."
+        when = f"через {n_days(days)}" if days is not None else "меньше чем через 30 дней"
         yield p(
             Severity.WARNING,
             "fn_expiring",

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from kkt_adapter.ops.problem import Limits, Problem, Severity
 from kkt_adapter.ops.snapshot import BreakerState, Snapshot
-from kkt_adapter.ops.wording import duration, receipts
+from kkt_adapter.ops.wording import agree, days, duration, receipts, them
 
 _MB = 1024 * 1024
 UNFISCALIZED_STATES = ("accepted", "printing", "unknown")
@@ -43,7 +43,7 @@ def check_buffer(snap: Snapshot, now: datetime, lim: Limits) -> Iterator[Problem
         yield Problem(
             "buffer", Severity.WARNING, "dlq_not_empty",
             f"ОФД не принял {receipts(buf.dlq_size)}",
-            "позовите администратора: он проверит и отправит их повторно",
+            f"позовите администратора: он проверит и отправит {them(buf.dlq_size)} повторно",
             {"dlq_size": buf.dlq_size},
         )  # fmt: skip
     waiting = sum(buf.count(state) for state in UNFISCALIZED_STATES)
@@ -52,7 +52,7 @@ def check_buffer(snap: Snapshot, now: datetime, lim: Limits) -> Iterator[Problem
         severity = Severity.CRITICAL if age >= lim.print_backlog_critical_s else Severity.WARNING
         yield Problem(
             "buffer", severity, "print_backlog",
-            f"{receipts(waiting)} ждут печати уже {duration(age)}",
+            f"{receipts(waiting)} {agree(waiting, 'ждёт', 'ждут')} печати уже {duration(age)}",
             "проверьте принтер: бумагу, крышку, кабель и питание",
             {"waiting": waiting, "oldest_age_s": age},
         )  # fmt: skip
@@ -124,7 +124,7 @@ def _backlog_action(stage: int, days_left: int, lim: Limits) -> tuple[Severity, 
     if stage >= third:
         return (
             Severity.CRITICAL,
-            f"срочно вызовите специалиста: через {days_left} дн. касса перестанет пробивать чеки",
+            f"срочно вызовите специалиста: через {days(days_left)} касса перестанет пробивать чеки",
         )
     if stage >= second:
         return Severity.WARNING, "проверьте интернет и позвоните в поддержку ОФД"
@@ -152,18 +152,18 @@ def check_ofd(snap: Snapshot, now: datetime, lim: Limits) -> Iterator[Problem]:
     if age_days >= lim.ofd_block_days and count > 0:
         yield Problem(
             "ofd", Severity.CRITICAL, "ofd_block",
-            f"Чеки не переданы в ОФД {math.floor(age_days)} дн.: касса заблокирована",
+            f"Чеки не переданы в ОФД {days(math.floor(age_days))}: касса заблокирована",
             "вызовите специалиста: касса не пробьёт чек, пока ОФД не получит старые чеки", details,
         )  # fmt: skip
         return
     severity, action = _backlog_action(stage, days_left, lim)
     if unreachable or stale:
         since = f" {duration(offline_s)}" if offline_s is not None else ""
-        waiting = f"; {receipts(count)} ждут отправки" if count > 0 else ""
-        block = f"; касса заблокируется через {days_left} дн." if count > 0 else ""
+        waiting = f"; {receipts(count)} {agree(count, 'ждёт', 'ждут')} отправки" if count > 0 else ""
+        block = f"; касса заблокируется через {days(days_left)}" if count > 0 else ""
         yield Problem("ofd", severity, "ofd_unreachable", f"Нет связи с ОФД{since}{waiting}{block}", action, details)
     elif stage > 0 and count > 0:
-        message = f"Чеки не переданы в ОФД {math.floor(age_days)} дн.; касса заблокируется через {days_left} дн."
+        message = f"Чеки не переданы в ОФД {days(math.floor(age_days))}; касса заблокируется через {days(days_left)}"
         yield Problem("ofd", severity, "ofd_backlog_old", message, action, details)
 
 

@@ -21,14 +21,22 @@ def _yes(value: object) -> str:
     return "?" if value is None else ("yes" if value else "no")
 
 
+def _v(value: object) -> str:
+    """A value for the terminal: ``-`` for an unknown (never Python's ``None``)."""
+    return "-" if value is None else str(value)
+
+
 def _device_line(dev: dict[str, Any], numbers: dict[str, Any]) -> str:
     extra = numbers.get("devices", {}).get(dev["device_id"], {})
-    shift = f"open {extra.get('shift_age_h')} h" if dev.get("shift_open") else "closed"
+    shift = f"open {_v(extra.get('shift_age_h'))} h" if dev.get("shift_open") else "closed"
     fn = dev.get("fn") or {}
+    clock = ""
+    if extra.get("device_time") is not None:
+        clock = f", device clock {extra['device_time']} (offset {_v(extra.get('clock_offset_s'))} s)"
     return (
-        f"device {dev['device_id']}: {'connected' if dev['connected'] else 'DISCONNECTED'}, mode {dev.get('mode')},"
-        f" paper {_yes(dev.get('paper_present'))}, shift {shift}, FN {fn.get('serial', '?')}"
-        f" days left {extra.get('fn_days_left')}, FN unsent {fn.get('unsent_count', '?')}"
+        f"device {dev['device_id']}: {'connected' if dev['connected'] else 'DISCONNECTED'}, mode {_v(dev.get('mode'))},"
+        f" paper {_yes(dev.get('paper_present'))}, shift {shift}, FN {fn.get('serial', '-')}"
+        f" days left {_v(extra.get('fn_days_left'))}, FN unsent {fn.get('unsent_count', '-')}{clock}"
     )
 
 
@@ -45,8 +53,8 @@ def render_status(body: dict[str, Any]) -> str:
     )
     lines.append(
         f"ofd: breaker {ofd['breaker']}, failures {ofd['consecutive_failures']}, last success"
-        f" {ofd['last_success_at']}, unsent {numbers['unsent']}, oldest {numbers['oldest_unsent_age_days']} d,"
-        f" days to block {numbers['days_to_ofd_block']}{', PAUSED' if ofd['sync_paused'] else ''}"
+        f" {_v(ofd['last_success_at'])}, unsent {numbers['unsent']}, oldest {_v(numbers['oldest_unsent_age_days'])} d,"
+        f" days to block {_v(numbers['days_to_ofd_block'])}{', PAUSED' if ofd['sync_paused'] else ''}"
     )
     lines += [_device_line(dev, numbers) for dev in snap["devices"]]
     lines.append("intake: accepting" if body["ready"] else f"intake: STOPPED — {body['ready_reason']}")

@@ -13,6 +13,7 @@ from kkt_adapter.ops.checks_store import unsent_age_s, unsent_count
 from kkt_adapter.ops.health import Health, can_accept_receipts
 from kkt_adapter.ops.problem import DEFAULT_LIMITS, Limits
 from kkt_adapter.ops.snapshot import Snapshot
+from kkt_adapter.ops.wording import days, labels_ru
 
 
 def plain(value: object) -> Any:
@@ -43,6 +44,7 @@ def _numbers(snap: Snapshot, now: datetime, limits: Limits) -> dict[str, Any]:
         devices[dev.device_id] = {
             "shift_age_h": None if opened is None else round((device_now - opened).total_seconds() / 3600, 2),
             "fn_days_left": None if expires is None else (expires - device_now.date()).days,
+            "fn_days_left_ru": None if expires is None else days((expires - device_now.date()).days),
             "device_time": None if dev.device_now is None else dev.device_now.isoformat(timespec="seconds"),
             "clock_offset_s": None if dev.clock_offset_s is None else round(dev.clock_offset_s, 1),
         }
@@ -66,4 +68,5 @@ def health_json(health: Health, snap: Snapshot, limits: Limits = DEFAULT_LIMITS)
         "problems": problems,
         "numbers": _numbers(snap, health.checked_at, limits),
         "snapshot": plain(snap),
+        "labels_ru": labels_ru(),
     }

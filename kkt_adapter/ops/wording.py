@@ -24,8 +24,24 @@ def receipts(n: int) -> str:
     return plural(n, "чек", "чека", "чеков")
 
 
+def days(n: int) -> str:
+    """``n`` days: "1 день", "3 дня", "21 день", "27 дней"."""
+    return plural(n, "день", "дня", "дней")
+
+
+def agree(n: int, one: str, many: str) -> str:
+    """The word agreeing with ``n`` as a subject: ``one`` for 1, 21, 101 … (not 11), else ``many``
+    ("1 чек ждёт", "3 чека ждут", "21 чек ждёт")."""
+    return one if n % 10 == 1 and n % 100 != 11 else many
+
+
+def them(n: int) -> str:
+    """The pronoun for ``n`` receipts or documents: "его" for 1, 21 …, else "их"."""
+    return agree(n, "его", "их")
+
+
 def duration(seconds: float) -> str:
-    """A rough duration, floored to its largest unit: "40 с", "12 мин", "3 ч", "4 дн."."""
+    """A rough duration, floored to its largest unit: "40 с", "12 мин", "3 ч", "4 дня", "5 дней"."""
     s = max(0, int(seconds))
     if s < 60:
         return f"{s} с"
@@ -33,7 +49,7 @@ def duration(seconds: float) -> str:
         return f"{s // 60} мин"
     if s < 86400:
         return f"{s // 3600} ч"
-    return f"{s // 86400} дн."
+    return days(s // 86400)
 
 
 def clock(moment: datetime, tz_of: datetime) -> str:
@@ -42,3 +58,34 @@ def clock(moment: datetime, tz_of: datetime) -> str:
     if local.date() == tz_of.date():
         return local.strftime("%H:%M")
     return local.strftime("%d.%m %H:%M")
+
+
+RECEIPT_STATES_RU = {
+    "accepted": "приняты, ждут печати",
+    "printing": "печатаются",
+    "unknown": "сверяются с ФН",
+    "fiscalized": "пробиты, ждут отправки в ОФД",
+    "delivered": "доставлены в ОФД",
+    "rejected": "отклонены кассой",
+    "dead": "не приняты ОФД",
+}
+MODES_RU = {
+    "working": "рабочий",
+    "data_output": "выдача данных",
+    "shift_open": "смена открыта",
+    "shift_expired": "смена открыта больше 24 ч",
+    "shift_closed": "смена закрыта",
+    "blocked": "заблокирована",
+    "wait_date": "ждёт подтверждения даты",
+    "open_document": "открыт чек",
+    "tech_reset": "технологическое обнуление",
+    "test_run": "тестовый прогон",
+    "full_report": "печать отчёта",
+    "long_report": "печать длинного отчёта",
+}
+BREAKER_RU = {"closed": "есть", "half_open": "проверяется", "open": "нет"}
+
+
+def labels_ru() -> dict[str, dict[str, str]]:
+    """Russian names of receipt states, device modes and the OFD link state (for the cashier's page)."""
+    return {"states": RECEIPT_STATES_RU, "modes": MODES_RU, "breaker": BREAKER_RU}

@@ -15,7 +15,7 @@ from kkt_adapter.kkt.device import KktDevice
 from kkt_adapter.kkt.errors import DeviceRejected
 from kkt_adapter.kkt.types import FnDocument
 from kkt_adapter.pipeline import watch
-from kkt_adapter.pipeline.commands import MAX_READ_DOCUMENTS, Action, ActionRefused
+from kkt_adapter.pipeline.commands import MAX_READ_DOCUMENTS, SCHEDULER, Action, ActionRefused
 from kkt_adapter.pipeline.context import DeviceContext
 
 log = logging.getLogger("kkt_adapter.pipeline")
@@ -28,11 +28,26 @@ async def open_shift(ctx: DeviceContext) -> None:
     log.info("device %s: shift %s opened", ctx.device.id, ctx.cache.shift_number)
 
 
-async def close_shift(ctx: DeviceContext, why: str) -> None:
-    """41h Z report."""
+async def close_shift(ctx: DeviceContext, why: str, audit_actor: str | None = None) -> None:
+    """41h Z report; written to the audit log as ``device close-shift`` by ``audit_actor`` when given (the
+    automatic and scheduled closes: the admin routes audit their own)."""
+    number = ctx.cache.shift_number
     await ctx.io(ctx.driver.z_report)
-    log.info("device %s: shift %s closed (%s)", ctx.device.id, ctx.cache.shift_number, why)
+    log.info("device %s: shift %s closed (%s)", ctx.device.id, number, why)
     ctx.cache.shift_open, ctx.cache.shift_opened_at = False, None
+    if audit_actor is not None:
+        detail = {"device": ctx.device.id, "action": "close-shift", "shift": number, "why": why, "outcome": "ok"}
+        await ctx.store.audit("device close-shift", audit_actor, detail)
+
+
+async def _require_shift(ctx: DeviceContext, is_open: bool) -> None:
+    """Refuse (nothing sent) an operator's shift action the shift's state makes pointless."""
+    params = await ctx.io(ctx.driver.shift_params)
+    if params.is_open == is_open:
+        return
+    if is_open:
+        raise ActionRefused("смена уже закрыта / the shift is already closed")
+    raise ActionRefused(f"смена {params.shift_number} уже открыта / the shift is already open")
 
 
 async def set_clock(ctx: DeviceContext) -> dict[str, Any]:
@@ -139,17 +154,26 @@ async def read_documents(ctx: DeviceContext, from_fd: int, to_fd: int) -> dict[s
     return {"fn_serial": fn.fn_serial, "last_fd_number": fn.last_fd_number, "documents": documents, "missing": missing}
 
 
-async def execute(ctx: DeviceContext, action: Action, params: Mapping[str, int] | None = None) -> dict[str, Any]:
-    """Run an operator action; the driver's errors propagate. Returns what the action read ({} for most)."""
+async def execute(
+    ctx: DeviceContext, action: Action, params: Mapping[str, int] | None = None, actor: str = "admin"
+) -> dict[str, Any]:
+    """Run an operator action; the driver's errors propagate, :class:`ActionRefused` when the device's state
+    makes it pointless (closing a closed shift). Returns what the action read ({} for most). A close by
+    the ``close_at`` job (``actor`` :data:`SCHEDULER`) is audited here."""
     if action is Action.READ_DOCUMENTS:
         args = params or {}
         return await read_documents(ctx, args.get("from_fd", 1), args.get("to_fd", 0))
     if action is Action.SET_CLOCK:
         return await set_clock(ctx)
     if action is Action.OPEN_SHIFT:
+        await _require_shift(ctx, is_open=False)
         await open_shift(ctx)
     elif action is Action.CLOSE_SHIFT:
-        await close_shift(ctx, f"operator ({action.value})")
+        await _require_shift(ctx, is_open=True)
+        scheduled = actor == SCHEDULER
+        await close_shift(
+            ctx, "shift.close_at" if scheduled else f"{actor} ({action.value})", actor if scheduled else None
+        )
     elif action is Action.X_REPORT:
         await ctx.io(ctx.driver.x_report)
     else:

@@ -26,6 +26,7 @@ class Action(StrEnum):
 
 
 MAX_READ_DOCUMENTS = 5000
+SCHEDULER = "scheduler"  # the actor of the ``shift.close_at`` job's commands
 
 
 class DeviceUnavailable(AdapterError):

@@ -24,7 +24,7 @@ from kkt_adapter.config.settings import DeviceSettings, OfdMode, Settings
 from kkt_adapter.kkt.device import KktDevice
 from kkt_adapter.ops.snapshot import DeviceSnapshot
 from kkt_adapter.pipeline.cache import DeviceCache, intake_refusal, to_health
-from kkt_adapter.pipeline.commands import Action, DeviceUnavailable
+from kkt_adapter.pipeline.commands import SCHEDULER, Action, DeviceUnavailable
 from kkt_adapter.pipeline.context import DeviceContext, Hooks
 from kkt_adapter.pipeline.worker import DeviceWorker
 
@@ -116,7 +116,7 @@ class Pipeline:
         """The ``close_at`` job: queue a shift close on every connected device (between receipts)."""
         for device_id, worker in self.workers.items():
             try:
-                command = worker.submit(Action.CLOSE_SHIFT, "scheduler")
+                command = worker.submit(Action.CLOSE_SHIFT, SCHEDULER)
             except DeviceUnavailable:
                 log.warning("device %s: scheduled shift close skipped: not connected", device_id)
                 continue

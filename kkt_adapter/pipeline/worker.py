@@ -209,7 +209,8 @@ class DeviceWorker:
             return AGAIN
         elif kind is StepKind.CLOSE_SHIFT:
             expired = status.mode is Mode.SHIFT_EXPIRED
-            await actions.close_shift(ctx, "the shift is over 24 hours" if expired else "before the 24-hour limit")
+            why = "the shift is over 24 hours" if expired else "before the 24-hour limit"
+            await actions.close_shift(ctx, why, audit_actor="pipeline")
         elif kind is StepKind.CANCEL_OPEN:
             log.info("device %s: cancelling a receipt left open", ctx.device.id)
             await ctx.io(ctx.driver.cancel_receipt)
@@ -258,7 +259,7 @@ class DeviceWorker:
     async def _run_command(self, command: Command) -> None:
         ctx = self.ctx
         try:
-            extra = await actions.execute(ctx, command.action, command.params)
+            extra = await actions.execute(ctx, command.action, command.params, command.actor)
             status = await ctx.poll()
         except (KktError, ValueError, ActionRefused) as exc:  # ValueError: bad action parameters
             if not command.future.done():

@@ -92,7 +92,7 @@ def test_ofd_unreachable_sentence_counts_receipts_and_days_to_block() -> None:
         ofd=OfdSnapshot(BreakerState.OPEN, last_success_at=NOW - timedelta(hours=3), consecutive_failures=9),
     )
     text = sentence(s, "ofd_unreachable")
-    assert text.startswith("Нет связи с ОФД 3 ч; 142 чека ждут отправки; касса заблокируется через 27 дн. — ")
+    assert text.startswith("Нет связи с ОФД 3 ч; 142 чека ждут отправки; касса заблокируется через 27 дней — ")
     assert codes(s)["ofd_unreachable"] is Severity.WARNING
 
 

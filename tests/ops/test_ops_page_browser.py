@@ -86,8 +86,14 @@ def _expect_broken(page: Page) -> None:
     problems = page.locator("#problems li")
     expect(problems.filter(has_text="Закончилась бумага — вставьте новый рулон")).to_have_count(1)
     expect(
-        problems.filter(has_text="Нет связи с ОФД 3 ч; 142 чека ждут отправки; касса заблокируется через 27 дн.")
+        problems.filter(has_text="Нет связи с ОФД 3 ч; 142 чека ждут отправки; касса заблокируется через 27 дней")
     ).to_have_count(1)
+    page.locator("#details summary").click()
+    expect(page.locator("#devices")).to_contain_text("режим: смена открыта")
+    expect(page.locator("#queue")).to_contain_text("чеки: пробиты, ждут отправки в ОФД")
+    assert "shift_open" not in page.inner_text("body")
+    assert "fiscalized" not in page.inner_text("body")
+    page.locator("#details summary").click()
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 360, "the page must fit a small screen without horizontal scrolling"
 

@@ -68,7 +68,8 @@ async def first_receipt(rig: Rig) -> None:
 
 
 def test_device_clock_ahead_23h50_closes_the_shift_before_the_devices_24h(tmp_path: Path) -> None:
-    """The device's clock 23 h 50 min past the opening (host clock unmoved): Z report dated under 24 h."""
+    """The device's clock 23 h 50 min past the opening (host clock unmoved): Z report dated under 24 h,
+    written to the audit log like a manual one."""
 
     async def scenario() -> None:
         rig = await open_rig(tmp_path, ["kkt1"], close_before_limit_min=15)
@@ -84,6 +85,11 @@ def test_device_clock_ahead_23h50_closes_the_shift_before_the_devices_24h(tmp_pa
             docs = emu.archive
             assert [d.doc_type for d in docs] == [SHIFT_OPEN, RECEIPT, SHIFT_CLOSE]
             assert docs[2].at - docs[0].at < timedelta(hours=24)
+
+            async def audited() -> bool:
+                return any(e.reason == "device close-shift" for e in await rig.store.audit_events())
+
+            await wait_until(audited, 10, "the automatic Z in the audit log")
         finally:
             await close_rig(rig)
 

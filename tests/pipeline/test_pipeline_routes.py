@@ -156,3 +156,13 @@ def test_device_cli_set_clock(daemon: tuple[str, Emulator], monkeypatch: pytest.
     assert cli_device.main(["set-clock", "--url", url]) == 0
     assert cli.main(["open", "--url", url]) == 0
     assert cli_device.main(["set-clock", "--url", url]) == 1
+
+
+def test_closing_a_closed_shift_says_so(daemon: tuple[str, Emulator]) -> None:
+    """Close with no shift open: 409 "смена уже закрыта", not the device's 0x73; nothing sent to the device."""
+    url, emu = daemon
+    answer = httpx.post(f"{url}/v1/admin/devices/kkt1/close-shift", headers=AUTH, timeout=15)
+    assert answer.status_code == 409
+    assert "смена уже закрыта" in answer.json()["message"]
+    assert "0x73" not in answer.json()["message"]
+    assert emu.archive == []
