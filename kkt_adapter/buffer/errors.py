@@ -8,6 +8,7 @@
     ├── IdempotencyConflict    the key exists with another body (409)
     ├── NotFound               no receipt with that key
     ├── IllegalTransition      a state change the lifecycle does not allow (a bug: never applied)
+    ├── DocumentTaken          the FN document (fn_serial, fd_number) already belongs to another receipt
     └── DatabaseRefused        the file is corrupt, foreign, or of a newer schema: refuse to start
 """
 
@@ -53,6 +54,14 @@ class IllegalTransition(StoreError):
         self.key = key
         self.old = old
         self.new = new
+
+
+class DocumentTaken(StoreError):
+    """The FN document is already recorded for another receipt: nothing was written; decide by hand."""
+
+    def __init__(self, key: str, fn_serial: object, fd_number: object) -> None:
+        super().__init__(f"receipt {key!r}: FN {fn_serial} document {fd_number} already belongs to another receipt")
+        self.key = key
 
 
 class DatabaseRefused(StoreError):

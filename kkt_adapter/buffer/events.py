@@ -57,25 +57,31 @@ def last_hash(conn: sqlite3.Connection) -> str:
     return str(row[0]) if row else GENESIS
 
 
-def append(
-    conn: sqlite3.Connection,
-    prev_hash: str,
-    at: str,
-    kind: str,
-    key: str | None,
-    from_state: str | None,
-    to_state: str | None,
-    actor: str,
-    reason: str,
-    detail: dict[str, Any] | None = None,
-) -> str:
-    """Insert one event chained to ``prev_hash`` (inside the caller's transaction); return its hash."""
-    detail_json = json.dumps(detail or {}, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    digest = row_hash(prev_hash, at, kind, key, from_state, to_state, actor, reason, detail_json)
+@dataclass(frozen=True)
+class EventDraft:
+    """One event before it is chained: when (the stored ISO stamp), what kind, why, by whom, and — for a
+    receipt or outbox row — its key and the states it went from and to; ``detail`` is JSON-ready."""
+
+    at: str
+    kind: str
+    reason: str
+    actor: str = "daemon"
+    key: str | None = None
+    from_state: str | None = None
+    to_state: str | None = None
+    detail: dict[str, Any] | None = None
+
+
+def append(conn: sqlite3.Connection, prev_hash: str, draft: EventDraft) -> str:
+    """Insert ``draft`` chained to ``prev_hash`` (inside the caller's transaction); return its hash."""
+    d = draft
+    detail_json = json.dumps(d.detail or {}, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    columns = (d.at, d.kind, d.key, d.from_state, d.to_state, d.actor, d.reason, detail_json)
+    digest = row_hash(prev_hash, *columns)
     conn.execute(
         "INSERT INTO events (at, kind, key, from_state, to_state, actor, reason, detail, prev_hash, hash)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (at, kind, key, from_state, to_state, actor, reason, detail_json, prev_hash, digest),
+        (*columns, prev_hash, digest),
     )
     return digest
 

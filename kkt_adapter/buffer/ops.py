@@ -12,7 +12,8 @@ from datetime import datetime
 from enum import IntEnum
 from typing import Any
 
-from kkt_adapter.buffer.errors import BufferFull, IdempotencyConflict, IllegalTransition, NotFound
+from kkt_adapter.buffer.errors import BufferFull, DocumentTaken, IdempotencyConflict, IllegalTransition, NotFound
+from kkt_adapter.buffer.events import EventDraft
 from kkt_adapter.buffer.records import FiscalRecord, StoredReceipt, from_ts, ts
 from kkt_adapter.buffer.states import PENDING, ReceiptState, check_transition
 from kkt_adapter.buffer.writer import Tx
@@ -67,7 +68,7 @@ def insert_receipt(
         ),
     )
     tx.pending += 1
-    tx.event(stamp, "transition", key, None, S.ACCEPTED.value, "api", "received from the POS")
+    tx.event(EventDraft(stamp, "transition", "received from the POS", "api", key, None, S.ACCEPTED.value))
     seq = cursor.lastrowid
     assert seq is not None  # noqa: S101 — an INSERT into a rowid table always sets it
     # Built from what was just written rather than read back: no second query or body parse per receipt.
@@ -111,10 +112,13 @@ def apply_transition(
     stamp = ts(now)
     assignments = {"state": new.value, "updated_at": stamp, **columns}
     sql = ", ".join(f"{name} = ?" for name in assignments)
-    tx.conn.execute(f"UPDATE receipts SET {sql} WHERE key = ?", (*assignments.values(), key))  # noqa: S608
+    try:
+        tx.conn.execute(f"UPDATE receipts SET {sql} WHERE key = ?", (*assignments.values(), key))  # noqa: S608
+    except sqlite3.IntegrityError as exc:  # the unique (fn_serial, fd_number): never leaves the buffer as such
+        raise DocumentTaken(key, columns.get("fn_serial"), columns.get("fd_number")) from exc
     tx.pending += (new in PENDING) - (old in PENDING)
     detail = {name: value for name, value in columns.items() if name not in ("last_response",)}
-    tx.event(stamp, "transition", key, old.value, new.value, actor, reason, detail)
+    tx.event(EventDraft(stamp, "transition", reason, actor, key, old.value, new.value, detail))
     return old
 
 
@@ -139,14 +143,17 @@ def set_flag(tx: Tx, key: str, now: datetime, reason: str, **columns: Any) -> St
     stamp = ts(now)
     assignments = {"updated_at": stamp, **columns}
     sql = ", ".join(f"{name} = ?" for name in assignments)
-    tx.conn.execute(f"UPDATE receipts SET {sql} WHERE key = ?", (*assignments.values(), key))  # noqa: S608
-    tx.event(stamp, "update", key, row["state"], row["state"], "daemon", reason, dict(columns))
+    try:
+        tx.conn.execute(f"UPDATE receipts SET {sql} WHERE key = ?", (*assignments.values(), key))  # noqa: S608
+    except sqlite3.IntegrityError as exc:  # the unique (fn_serial, fd_number): never leaves the buffer as such
+        raise DocumentTaken(key, columns.get("fn_serial"), columns.get("fd_number")) from exc
+    tx.event(EventDraft(stamp, "update", reason, "daemon", key, row["state"], row["state"], dict(columns)))
     return StoredReceipt.from_row(_row(tx.conn, key))
 
 
 def audit(tx: Tx, action: str, actor: str, detail: dict[str, Any], now: datetime, key: str | None = None) -> None:
     """Record a security-relevant action in the chained log."""
-    tx.event(ts(now), "audit", key, None, None, actor, action, detail)
+    tx.event(EventDraft(ts(now), "audit", action, actor, key, detail=detail))
 
 
 def put_setting(tx: Tx, name: str, value: str, actor: str, now: datetime) -> None:
@@ -157,7 +164,7 @@ def put_setting(tx: Tx, name: str, value: str, actor: str, now: datetime) -> Non
         " ON CONFLICT(name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
         (name, value, stamp),
     )
-    tx.event(stamp, "audit", None, None, None, actor, f"setting {name}", {"value": value})
+    tx.event(EventDraft(stamp, "audit", f"setting {name}", actor, detail={"value": value}))
 
 
 class FnAck(IntEnum):
@@ -175,3 +182,74 @@ def set_fn_ack(tx: Tx, key: str, value: FnAck, now: datetime, reason: str) -> St
     if state != S.DELIVERED.value:
         raise IllegalTransition(key, state, f"fn_ack={int(value)}")
     return set_flag(tx, key, now, reason, fn_ack=int(value))
+
+
+def increment(tx: Tx, key: str, column: str) -> int:
+    """The receipt's counter ``column`` plus one (1 for a missing row), for the same operation's update."""
+    row = tx.conn.execute(f"SELECT {column} FROM receipts WHERE key = ?", (key,)).fetchone()  # noqa: S608
+    return int(row[0]) + 1 if row else 1
+
+
+def claim(tx: Tx, limit: int, lease_until: str, now: str) -> list[StoredReceipt]:
+    """Lease up to ``limit`` due ``fiscalized`` receipts until ``lease_until``, oldest first (one statement)."""
+    rows = tx.conn.execute(
+        "UPDATE receipts SET lease_until = ? WHERE seq IN (SELECT seq FROM receipts WHERE state = 'fiscalized'"
+        " AND (next_attempt_at IS NULL OR next_attempt_at <= ?) AND (lease_until IS NULL OR lease_until <= ?)"
+        " ORDER BY seq LIMIT ?) RETURNING *",
+        (lease_until, now, now, limit),
+    ).fetchall()
+    return sorted((StoredReceipt.from_row(r) for r in rows), key=lambda r: r.seq)
+
+
+def deliver(tx: Tx, key: str, ticket: str, now: datetime) -> None:
+    """fiscalized → delivered with the OFD's ticket; a receipt already delivered is left as it is."""
+    row = tx.conn.execute("SELECT state FROM receipts WHERE key = ?", (key,)).fetchone()
+    if row is not None and row[0] == S.DELIVERED.value:
+        return
+    apply_transition(
+        tx,
+        key,
+        S.DELIVERED,
+        now,
+        "confirmed by the OFD",
+        actor="sync",
+        ofd_ticket=ticket,
+        delivered_at=ts(now),
+        lease_until=None,
+        next_attempt_at=None,
+    )
+
+
+def deliver_many(tx: Tx, tickets: list[tuple[str, str]], now: datetime) -> list[str]:
+    """:func:`deliver` for each ``(key, ticket)``; the keys skipped (missing or not ``fiscalized``)."""
+    skipped: list[str] = []
+    for key, ticket in tickets:
+        try:
+            deliver(tx, key, ticket, now)
+        except (NotFound, IllegalTransition):  # raised before anything of this key was written
+            skipped.append(key)
+    return skipped
+
+
+def replay_dead(tx: Tx, key: str | None, actor: str, now: datetime) -> int:
+    """dead → fiscalized for ``key`` (or every dead receipt), attempts reset, audited; the count."""
+    if key is None:
+        keys = [r[0] for r in tx.conn.execute("SELECT key FROM receipts WHERE state = 'dead' ORDER BY seq").fetchall()]
+    else:
+        keys = [key]
+    for one in keys:
+        transition(
+            tx,
+            one,
+            S.FISCALIZED,
+            now,
+            "replayed by an operator",
+            actor=actor,
+            expect=frozenset({S.DEAD}),
+            sync_attempts=0,
+            next_attempt_at=None,
+            lease_until=None,
+            dead_acked=0,
+        )
+    audit(tx, "dlq replay", actor, {"key": key, "count": len(keys)}, now, key)
+    return len(keys)

@@ -35,6 +35,7 @@ from enum import StrEnum
 from typing import Any
 
 from kkt_adapter.buffer.errors import IllegalTransition, NotFound
+from kkt_adapter.buffer.events import EventDraft
 from kkt_adapter.buffer.records import from_ts, ts
 from kkt_adapter.buffer.writer import Tx
 
@@ -134,7 +135,11 @@ def put(tx: Tx, device_id: str, fn_serial: str, fd_number: int, doc_type: int, m
     if cursor.rowcount == 0:
         return False
     detail = {"device": device_id, "doc_type": doc_type, "bytes": len(message)}
-    tx.event(stamp, "outbox", event_key(fn_serial, fd_number), None, O.READ.value, "device", "read from the FN", detail)
+    tx.event(
+        EventDraft(
+            stamp, "outbox", "read from the FN", "device", event_key(fn_serial, fd_number), None, O.READ.value, detail
+        )
+    )
     return True
 
 
@@ -157,7 +162,9 @@ def move(
         raise IllegalTransition(event_key(fn_serial, fd_number), old.value, new.value)
     _update(tx, fn_serial, fd_number, now, state=new.value, **columns)
     detail = {name: value for name, value in columns.items() if not isinstance(value, bytes)}
-    tx.event(ts(now), "outbox", event_key(fn_serial, fd_number), old.value, new.value, actor, reason, detail)
+    tx.event(
+        EventDraft(ts(now), "outbox", reason, actor, event_key(fn_serial, fd_number), old.value, new.value, detail)
+    )
     return old
 
 
@@ -165,7 +172,9 @@ def note(tx: Tx, fn_serial: str, fd_number: int, now: datetime, reason: str, **c
     """Change non-state columns of a row (a retry time, an acknowledgement) and log it as an event."""
     state = _state(tx, fn_serial, fd_number).value
     _update(tx, fn_serial, fd_number, now, **columns)
-    tx.event(ts(now), "outbox", event_key(fn_serial, fd_number), state, state, "daemon", reason, dict(columns))
+    tx.event(
+        EventDraft(ts(now), "outbox", reason, "daemon", event_key(fn_serial, fd_number), state, state, dict(columns))
+    )
 
 
 def claim(tx: Tx, limit: int, lease_s: float, max_wait_s: float, now: datetime) -> list[OutboxMessage]:

@@ -17,6 +17,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from kkt_adapter.buffer import outbox
+from kkt_adapter.buffer.events import EventDraft
 from kkt_adapter.buffer.outbox import O, OutboxMessage, OutboxState
 from kkt_adapter.buffer.records import ts
 from kkt_adapter.buffer.writer import Tx
@@ -222,4 +223,4 @@ def _attempts(tx: Tx, fn_serial: str, fd_number: int) -> int:
 
 def _audit(tx: Tx, action: str, actor: str, detail: dict[str, Any], now: datetime) -> None:
     key = outbox.event_key(detail["fn_serial"], detail["fd_number"])
-    tx.event(ts(now), "audit", key, None, None, actor, action, detail)
+    tx.event(EventDraft(ts(now), "audit", action, actor, key, detail=detail))

@@ -1,8 +1,14 @@
 """The buffer's async facade: every read and write the rest of the daemon needs, and nothing else speaks SQL.
 
-Writes run on the single writer thread (:mod:`kkt_adapter.buffer.writer`) and resolve only after their
-commit; reads run on one reader thread with its own connection, so a slow fsync never delays
-``GET /v1/receipts/{id}`` behind the intake. Times are aware datetimes from the injected ``clock``.
+Writes run on the single writer thread (:mod:`kkt_adapter.buffer.writer`): each is one operation that
+commits whole — its row changes and their chained events together — or not at all, and resolves only
+after its commit (each method's docstring says what it changes atomically). Reads run on one reader
+thread with its own connection, so a slow fsync never delays ``GET /v1/receipts/{id}`` behind the intake.
+No ``sqlite3`` error leaves the buffer: callers see :mod:`kkt_adapter.buffer.errors`.
+
+Time: a write stamps the injected ``clock``; the sync's and the outbox's scheduling writes (claims,
+leases, retries, dead letters) take ``now`` from the sync's own injected clock, which their due times are
+compared with. SQL lives in :mod:`.ops` (writes) and :mod:`.queries` (reads), none here.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from typing import Any, TypeVar
 from kkt_adapter.buffer import ops, queries
 from kkt_adapter.buffer.chain_check import startup_check
 from kkt_adapter.buffer.db import connect
-from kkt_adapter.buffer.errors import IllegalTransition, NotFound
+from kkt_adapter.buffer.errors import StorageUnavailable
 from kkt_adapter.buffer.events import ChainVerdict, Event
 from kkt_adapter.buffer.outbox_store import OutboxMethods
 from kkt_adapter.buffer.records import FiscalRecord, StoredReceipt, ts
@@ -90,9 +96,12 @@ class Store(OutboxMethods):
         return await self._loop.run_in_executor(self._reader, self._with_reader, fn)
 
     def _with_reader(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        if self._reader_conn is None:
-            self._reader_conn = connect(self._path, self._busy_timeout_ms)
-        return fn(self._reader_conn)
+        try:
+            if self._reader_conn is None:
+                self._reader_conn = connect(self._path, self._busy_timeout_ms)
+            return fn(self._reader_conn)
+        except sqlite3.Error as exc:
+            raise StorageUnavailable(f"the database cannot be read ({exc})") from exc
 
     def _close_reader(self) -> None:
         if self._reader_conn is not None:
@@ -148,7 +157,8 @@ class Store(OutboxMethods):
     async def insert_receipt(
         self, key: str, receipt: ReceiptIn, device_id: str, tax_system: TaxSystem
     ) -> tuple[StoredReceipt, bool]:
-        """Durably store a receipt (or find the same one); ``(receipt, created)``; see :func:`ops.insert_receipt`."""
+        """Atomically: store a new receipt as ``accepted`` with its event, or find the same one (``created``
+        False); resolves after the commit. Another body under the key is :class:`IdempotencyConflict`."""
         return await self._write(
             partial(
                 ops.insert_receipt,
@@ -189,16 +199,18 @@ class Store(OutboxMethods):
         return await self._read(partial(queries.setting, name=name))
 
     async def set_setting(self, name: str, value: str, actor: str) -> None:
+        """Atomically: the setting and its audit event."""
         await self._write(partial(ops.put_setting, name=name, value=value, actor=actor, now=self.clock()))
 
     async def audit(self, action: str, actor: str, detail: dict[str, Any], key: str | None = None) -> None:
-        """Append a security-relevant action to the chained log."""
+        """Atomically: append a security-relevant action to the chained log."""
         await self._write(partial(ops.audit, action=action, actor=actor, detail=detail, now=self.clock(), key=key))
 
     # --- the print pipeline ---------------------------------------------------------------------------
 
     async def begin_printing(self, key: str, last_fd: int) -> StoredReceipt:
-        """Record the intent before the first byte goes to the device: accepted → printing."""
+        """Atomically: accepted → printing with the intent (the FN's last FD) and the attempt counted; the
+        intent is durable before the first byte goes to the device."""
         return await self._write(
             lambda tx: ops.transition(
                 tx,
@@ -207,14 +219,15 @@ class Store(OutboxMethods):
                 self.clock(),
                 f"printing; FN last FD {last_fd}",
                 intent_last_fd=last_fd,
-                print_attempts=_increment(tx, key, "print_attempts"),
+                print_attempts=ops.increment(tx, key, "print_attempts"),
             )
         )
 
     async def mark_fiscalized(
         self, key: str, record: FiscalRecord, print_incomplete: bool, reason: str
     ) -> StoredReceipt:
-        """printing/unknown → fiscalized with the FN's numbers."""
+        """Atomically: printing/unknown → fiscalized with the FN's numbers and the event;
+        :class:`DocumentTaken` (nothing written) if that FN document belongs to another receipt."""
         return await self._write(
             lambda tx: ops.transition(
                 tx,
@@ -228,23 +241,23 @@ class Store(OutboxMethods):
         )
 
     async def mark_unknown(self, key: str, reason: str) -> StoredReceipt:
-        """printing → unknown: the device's outcome must be decided from the FN before anything else."""
+        """Atomically: printing → unknown (the FN must decide it before anything else) with the reason."""
         return await self._write(lambda tx: ops.transition(tx, key, S.UNKNOWN, self.clock(), reason, last_error=reason))
 
     async def back_to_accepted(self, key: str, reason: str) -> StoredReceipt:
-        """printing/unknown → accepted: proven not fiscalized, will be printed again."""
+        """Atomically: printing/unknown → accepted (proven not fiscalized, printed again) with the reason."""
         return await self._write(
             lambda tx: ops.transition(tx, key, S.ACCEPTED, self.clock(), reason, last_error=reason)
         )
 
     async def mark_rejected(self, key: str, code: int | None, reason: str) -> StoredReceipt:
-        """printing → rejected: the device refused the content (terminal)."""
+        """Atomically: printing → rejected (terminal) with the code and the reason the POS reads."""
         return await self._write(
             lambda tx: ops.transition(tx, key, S.REJECTED, self.clock(), reason, reject_code=code, reject_reason=reason)
         )
 
     async def mark_printed(self, key: str) -> StoredReceipt:
-        """The paper copy of a fiscalized receipt is finished."""
+        """Atomically: the paper copy of a fiscalized receipt is finished (flag and event)."""
         return await self._write(
             lambda tx: ops.set_flag(tx, key, self.clock(), "paper copy finished", print_incomplete=0)
         )
@@ -254,12 +267,12 @@ class Store(OutboxMethods):
     async def claim_for_sync(self, limit: int, lease_s: float, now: datetime) -> list[StoredReceipt]:
         """Atomically lease up to ``limit`` due ``fiscalized`` documents, oldest first."""
         return await self._write(
-            partial(_claim, limit=limit, lease_until=ts(now + timedelta(seconds=lease_s)), now=ts(now))
+            partial(ops.claim, limit=limit, lease_until=ts(now + timedelta(seconds=lease_s)), now=ts(now))
         )
 
     async def mark_delivered(self, key: str, ticket: str, now: datetime) -> None:
-        """fiscalized → delivered with the OFD's ticket; idempotent (a second delivery is ignored)."""
-        await self._write(partial(_deliver, key=key, ticket=ticket, now=now))
+        """Atomically: fiscalized → delivered with the OFD's ticket; idempotent (a second delivery is ignored)."""
+        await self._write(partial(ops.deliver, key=key, ticket=ticket, now=now))
 
     async def mark_delivered_many(self, tickets: list[tuple[str, str]], now: datetime) -> list[str]:
         """Atomically, in one writer operation: each ``(key, ticket)`` fiscalized → delivered, each with its
@@ -268,19 +281,19 @@ class Store(OutboxMethods):
         returned, so one odd key never blocks the others; the rows are not read back."""
         if not tickets:
             return []
-        return await self._write(partial(_deliver_many, tickets=list(tickets), now=now))
+        return await self._write(partial(ops.deliver_many, tickets=list(tickets), now=now))
 
     async def schedule_retry(
         self, key: str, next_attempt_at: datetime, error: str, response: str | None, now: datetime
     ) -> None:
-        """Count a failed attempt and set when to try again; the lease is released."""
+        """Atomically: count a failed attempt, set when to try again, release the lease, log the event."""
         await self._write(
             lambda tx: ops.set_flag(
                 tx,
                 key,
                 now,
                 f"OFD attempt failed: {error}",
-                sync_attempts=_increment(tx, key, "sync_attempts"),
+                sync_attempts=ops.increment(tx, key, "sync_attempts"),
                 next_attempt_at=ts(next_attempt_at),
                 last_error=error,
                 last_response=response,
@@ -289,7 +302,7 @@ class Store(OutboxMethods):
         )
 
     async def mark_dead(self, key: str, reason: str, response: str | None, now: datetime) -> None:
-        """fiscalized → dead (DLQ) with the reason and the last response."""
+        """Atomically: fiscalized → dead (DLQ) with the reason and the last response, the lease released."""
         await self._write(
             lambda tx: ops.transition(
                 tx,
@@ -300,7 +313,7 @@ class Store(OutboxMethods):
                 dead_reason=reason,
                 last_error=reason,
                 last_response=response,
-                sync_attempts=_increment(tx, key, "sync_attempts"),
+                sync_attempts=ops.increment(tx, key, "sync_attempts"),
                 lease_until=None,
                 dead_acked=0,
             )
@@ -313,11 +326,11 @@ class Store(OutboxMethods):
         return await self._read(partial(queries.dead, limit=limit, offset=offset))
 
     async def replay_dead(self, key: str | None, actor: str) -> int:
-        """dead → fiscalized (same document id) for one key or all; attempts reset; audited. Returns the count."""
-        return await self._write(partial(_replay, key=key, actor=actor, now=self.clock()))
+        """Atomically: dead → fiscalized (same document id) for one key or all, attempts reset, audited; the count."""
+        return await self._write(partial(ops.replay_dead, key=key, actor=actor, now=self.clock()))
 
     async def ack_dead(self, key: str, actor: str) -> None:
-        """Acknowledge a dead document (it stays dead, leaves the DLQ count); audited."""
+        """Atomically: acknowledge a dead document (it stays dead, leaves the DLQ count) and audit it."""
         now = self.clock()
 
         def op(tx: Tx) -> None:
@@ -339,72 +352,6 @@ class Store(OutboxMethods):
     async def mark_fn_ack_refused(self, key: str, reason: str) -> None:
         """Atomically: the FN refused the ticket of ``key`` for good (``fn_ack = 2``); it is not retried."""
         await self._write(partial(ops.set_fn_ack, key=key, value=ops.FnAck.REFUSED, now=self.clock(), reason=reason))
-
-
-def _increment(tx: Tx, key: str, column: str) -> int:
-    row = tx.conn.execute(f"SELECT {column} FROM receipts WHERE key = ?", (key,)).fetchone()  # noqa: S608
-    return int(row[0]) + 1 if row else 1
-
-
-def _claim(tx: Tx, limit: int, lease_until: str, now: str) -> list[StoredReceipt]:
-    rows = tx.conn.execute(
-        "UPDATE receipts SET lease_until = ? WHERE seq IN (SELECT seq FROM receipts WHERE state = 'fiscalized'"
-        " AND (next_attempt_at IS NULL OR next_attempt_at <= ?) AND (lease_until IS NULL OR lease_until <= ?)"
-        " ORDER BY seq LIMIT ?) RETURNING *",
-        (lease_until, now, now, limit),
-    ).fetchall()
-    return sorted((StoredReceipt.from_row(r) for r in rows), key=lambda r: r.seq)
-
-
-def _deliver(tx: Tx, key: str, ticket: str, now: datetime) -> None:
-    row = tx.conn.execute("SELECT state FROM receipts WHERE key = ?", (key,)).fetchone()
-    if row is not None and row[0] == S.DELIVERED.value:
-        return
-    ops.apply_transition(
-        tx,
-        key,
-        S.DELIVERED,
-        now,
-        "confirmed by the OFD",
-        actor="sync",
-        ofd_ticket=ticket,
-        delivered_at=ts(now),
-        lease_until=None,
-        next_attempt_at=None,
-    )
-
-
-def _deliver_many(tx: Tx, tickets: list[tuple[str, str]], now: datetime) -> list[str]:
-    skipped: list[str] = []
-    for key, ticket in tickets:
-        try:
-            _deliver(tx, key, ticket, now)
-        except (NotFound, IllegalTransition):  # raised before anything of this key was written
-            skipped.append(key)
-    return skipped
-
-
-def _replay(tx: Tx, key: str | None, actor: str, now: datetime) -> int:
-    if key is None:
-        keys = [r[0] for r in tx.conn.execute("SELECT key FROM receipts WHERE state = 'dead' ORDER BY seq").fetchall()]
-    else:
-        keys = [key]
-    for one in keys:
-        ops.transition(
-            tx,
-            one,
-            S.FISCALIZED,
-            now,
-            "replayed by an operator",
-            actor=actor,
-            expect=frozenset({S.DEAD}),
-            sync_attempts=0,
-            next_attempt_at=None,
-            lease_until=None,
-            dead_acked=0,
-        )
-    ops.audit(tx, "dlq replay", actor, {"key": key, "count": len(keys)}, now, key)
-    return len(keys)
 
 
 def _startup_chain_check(path: Path, busy_timeout_ms: int) -> ChainVerdict:

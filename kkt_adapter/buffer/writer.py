@@ -45,23 +45,11 @@ class Tx:
     changed: set[str] = field(default_factory=set)
     reanchor: bool = False  # set by an audited chain restart: the head record moves to the new head
 
-    def event(
-        self,
-        at: str,
-        kind: str,
-        key: str | None,
-        from_state: str | None,
-        to_state: str | None,
-        actor: str,
-        reason: str,
-        detail: dict[str, Any] | None = None,
-    ) -> None:
-        """Append one chained event and note the key as changed."""
-        self.chain_hash = events.append(
-            self.conn, self.chain_hash, at, kind, key, from_state, to_state, actor, reason, detail
-        )
-        if key is not None:
-            self.changed.add(key)
+    def event(self, draft: events.EventDraft) -> None:
+        """Append one chained event and note its key as changed."""
+        self.chain_hash = events.append(self.conn, self.chain_hash, draft)
+        if draft.key is not None:
+            self.changed.add(draft.key)
 
 
 @dataclass
@@ -253,7 +241,8 @@ class Writer:
                 self._conn.execute("ROLLBACK TO op")
                 self._conn.execute("RELEASE op")
             tx.chain_hash, tx.pending, tx.changed = saved
-            return False, storage_error(exc) if isinstance(exc, sqlite3.OperationalError) else exc
+            # no sqlite3 error leaves the buffer (ops turn the ones with a meaning into StoreErrors first)
+            return False, storage_error(exc) if isinstance(exc, sqlite3.Error) else exc
         return True, value
 
     def _fail_all(self, batch: list[_Op[Any]], error: StorageUnavailable) -> None:

@@ -24,7 +24,7 @@ from kkt_adapter.buffer.backup import create_backup
 from kkt_adapter.buffer.chain_check import restart_detail, verify_all
 from kkt_adapter.buffer.db import connect
 from kkt_adapter.buffer.errors import StoreError
-from kkt_adapter.buffer.events import RESTART_REASON, ChainVerdict
+from kkt_adapter.buffer.events import RESTART_REASON, ChainVerdict, EventDraft
 from kkt_adapter.buffer.writer import Tx, Writer
 from kkt_adapter.config import ConfigError, load_settings
 from kkt_adapter.config.secrets import ADMIN_TOKEN_ENV, load_secret
@@ -86,7 +86,7 @@ def restart(db: Path, backup_dir: Path, at_seq: int, reason: str, admin_token: s
                 admin_token,
                 {"backup": str(evidence.path), "sha256": evidence.manifest["sha256"]},
             )
-            tx.event(datetime.now(UTC).isoformat(), "audit", None, None, None, "admin", RESTART_REASON, detail)
+            tx.event(EventDraft(datetime.now(UTC).isoformat(), "audit", RESTART_REASON, "admin", detail=detail))
             tx.reanchor = True
 
         writer.submit(op).result(timeout=60)

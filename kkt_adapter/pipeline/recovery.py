@@ -8,8 +8,8 @@ next run reads the FN again and reaches the same decisions.
 from __future__ import annotations
 
 import logging
-import sqlite3
 
+from kkt_adapter.buffer.errors import DocumentTaken
 from kkt_adapter.buffer.records import FiscalRecord, StoredReceipt
 from kkt_adapter.buffer.states import ReceiptState
 from kkt_adapter.kkt.errors import DeviceRejected
@@ -104,7 +104,7 @@ async def _fiscalized(ctx: DeviceContext, decision: Fiscalized, fn_serial: str) 
         await ctx.store.mark_fiscalized(
             decision.key, record, decision.print_incomplete, f"resolved from the FN: FD {doc.fd_number}"
         )
-    except sqlite3.IntegrityError:
+    except DocumentTaken:
         return f"{decision.key}: FN document {doc.fd_number} already belongs to another receipt"
     log.info("device %s: %s was fiscalized as FD %d (resolved from the FN)", ctx.device.id, decision.key, doc.fd_number)
     if ctx.hooks.on_fiscalized is not None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from buffer_support import NOW, fiscal, receipt
 
-from kkt_adapter.buffer.errors import BufferFull, IdempotencyConflict, IllegalTransition, NotFound
+from kkt_adapter.buffer.errors import BufferFull, DocumentTaken, IdempotencyConflict, IllegalTransition, NotFound
 from kkt_adapter.buffer.events import verify_chain
 from kkt_adapter.buffer.states import ReceiptState
 from kkt_adapter.buffer.store import Store
@@ -193,6 +193,26 @@ def test_listing_pages_by_seq_and_filters_by_state(tmp_path: Path) -> None:
         assert seen == [f"k{n}" for n in range(7)]
         assert [r.key for r in await store.listing(S.PRINTING, 0, 10)] == ["k2"]
         assert await store.count_by_state() == {**{s.value: 0 for s in S}, "accepted": 6, "printing": 1}
+        await store.close()
+
+    asyncio.run(scenario())
+
+
+def test_fn_document_of_another_receipt_is_a_store_error_and_writes_nothing(tmp_path: Path) -> None:
+    """Recording an FN document already given to another receipt raises DocumentTaken (never an sqlite3
+    error) and leaves the second receipt as it was."""
+
+    async def scenario() -> None:
+        store = await _open(tmp_path / "b.db")
+        for key in ("k1", "k2"):
+            await store.insert_receipt(key, receipt(), "kkt1", OSN)
+            await store.begin_printing(key, 0)
+        await store.mark_fiscalized("k1", fiscal(1), False, "fiscalized")
+        with pytest.raises(DocumentTaken):
+            await store.mark_fiscalized("k2", fiscal(1), False, "fiscalized")
+        second = await store.get("k2")
+        assert second is not None
+        assert second.state is S.PRINTING
         await store.close()
 
     asyncio.run(scenario())

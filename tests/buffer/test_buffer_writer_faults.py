@@ -13,6 +13,7 @@ from buffer_support import NOW, receipt
 
 from kkt_adapter.buffer import events, ops
 from kkt_adapter.buffer.errors import StorageUnavailable
+from kkt_adapter.buffer.events import EventDraft
 from kkt_adapter.buffer.states import PENDING
 from kkt_adapter.buffer.writer import Tx, Writer
 from kkt_adapter.receipts.model import TaxSystem
@@ -28,7 +29,7 @@ def insert_op(key: str, variant: int, pad: bool = False) -> Any:
     def op(tx: Tx) -> Any:
         stored = ops.insert_receipt(tx, key, receipt(variant), "kkt1", TaxSystem.OSN, NOW)
         if pad:
-            tx.event("2026-11-27T12:00:00+00:00", "audit", None, None, None, "test", "pad", {"x": "p" * PAD_BYTES})
+            tx.event(EventDraft("2026-11-27T12:00:00+00:00", "audit", "pad", "test", detail={"x": "p" * PAD_BYTES}))
         return stored
 
     return op
