@@ -4,7 +4,9 @@ Event hooks (call them where the event happens; each is cheap and thread-safe):
 ``observe_intake(seconds)``, ``observe_fiscalization(seconds)``, ``breaker_transition(old, new)``,
 ``ofd_call(outcome)``, ``device_error(device, code)``. Module-level functions act on the process-wide
 :data:`METRICS`; tests build their own :class:`Metrics`. State gauges (receipts by state, queue depth and
-age, DLQ, breaker, FN days left and unsent) are refreshed from the health snapshot at every scrape.
+age, DLQ, breaker, FN time left and unsent, device clock offsets) are refreshed from the health snapshot
+at every scrape. The exposition passes ``promtool check metrics``: base units (seconds), no ``*_created``
+series, every receipt state present (0 when empty), help texts that say what is counted.
 """
 
 from __future__ import annotations
@@ -12,8 +14,17 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 
+from kkt_adapter.buffer.states import ReceiptState
 from kkt_adapter.ops.checks_store import UNFISCALIZED_STATES, unsent_age_s
 from kkt_adapter.ops.health import Verdict, evaluate
 from kkt_adapter.ops.health_api import health_source
@@ -22,6 +33,10 @@ from kkt_adapter.ops.snapshot import BreakerState, Snapshot
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _VERDICT_GAUGE = {Verdict.OK: 0, Verdict.DEGRADED: 1, Verdict.CRITICAL: 2}
+_DAY_S = 86400
+
+# ``*_created`` series are the client library's, not ours: a scraper reads resets from the counters.
+disable_created_metrics()  # type: ignore[no-untyped-call]  # prometheus_client 0.26 leaves it unannotated
 
 
 class Metrics:
@@ -29,33 +44,78 @@ class Metrics:
 
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
-        self.receipts = Gauge("kkt_receipts", "Receipts in the buffer by state", ["state"], registry=r)
+        self.receipts = Gauge(
+            "kkt_receipts",
+            "Receipts in the buffer by lifecycle state (every state present, 0 when empty)",
+            ["state"],
+            registry=r,
+        )
         self.intake_latency = Histogram(
-            "kkt_intake_latency_seconds", "POST to durable commit", buckets=_LATENCY_BUCKETS, registry=r
+            "kkt_intake_latency_seconds",
+            "Seconds from a receipt POST received to its durable commit in the buffer",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.fiscalization_latency = Histogram(
-            "kkt_fiscalization_latency_seconds", "Print start to FN signature", buckets=_LATENCY_BUCKETS, registry=r
+            "kkt_fiscalization_latency_seconds",
+            "Seconds from the first receipt command to the FN's fiscal sign",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
-        self.queue_depth = Gauge("kkt_queue_depth", "Receipts not yet fiscalized", registry=r)
-        self.queue_oldest_age = Gauge("kkt_queue_oldest_age_seconds", "Age of the oldest unfiscalized", registry=r)
-        self.unsent_oldest_age = Gauge("kkt_ofd_unsent_oldest_age_seconds", "Oldest unconfirmed by OFD", registry=r)
-        self.dlq_size = Gauge("kkt_dlq_size", "Documents in the dead-letter queue", registry=r)
-        self.breaker_state = Gauge("kkt_ofd_breaker_state", "OFD breaker: 0 closed, 1 half-open, 2 open", registry=r)
+        self.queue_depth = Gauge(
+            "kkt_queue_depth", "Receipts accepted but not yet fiscalized (accepted, printing, unknown)", registry=r
+        )
+        self.queue_oldest_age = Gauge(
+            "kkt_queue_oldest_age_seconds",
+            "Age in seconds of the oldest receipt not yet fiscalized (0 when none)",
+            registry=r,
+        )
+        self.unsent_oldest_age = Gauge(
+            "kkt_ofd_unsent_oldest_age_seconds",
+            "Age in seconds of the oldest fiscal document the OFD has not confirmed, on the device's clock"
+            " (0 when none)",
+            registry=r,
+        )
+        self.dlq_size = Gauge("kkt_dlq_size", "Documents in the dead-letter queue awaiting an operator", registry=r)
+        self.breaker_state = Gauge(
+            "kkt_ofd_breaker_state", "OFD circuit breaker state: 0 closed, 1 half-open, 2 open", registry=r
+        )
         self.breaker_transitions = Counter(
-            "kkt_ofd_breaker_transitions", "OFD breaker state changes", ["from_state", "to_state"], registry=r
+            "kkt_ofd_breaker_transitions",
+            "OFD circuit breaker state changes, by old and new state",
+            ["from_state", "to_state"],
+            registry=r,
         )
         self.ofd_calls = Counter("kkt_ofd_calls", "OFD submissions by outcome", ["outcome"], registry=r)
-        self.fn_days_left = Gauge("kkt_fn_days_left", "Days until the FN expires", ["device"], registry=r)
-        self.fn_unsent = Gauge(
-            "kkt_fn_unsent_documents", "FN documents the OFD has not confirmed", ["device"], registry=r
+        self.fn_expires_in = Gauge(
+            "kkt_fn_expires_in_seconds",
+            "Seconds until the FN expires, on the device's clock (negative: expired)",
+            ["device"],
+            registry=r,
         )
-        self.device_errors = Counter("kkt_device_errors", "Device errors by code", ["device", "code"], registry=r)
-        self.health_verdict = Gauge("kkt_health_verdict", "0 ok, 1 degraded, 2 critical", registry=r)
+        self.fn_unsent = Gauge(
+            "kkt_fn_unsent_documents", "Documents in the FN that the OFD has not confirmed", ["device"], registry=r
+        )
+        self.clock_offset = Gauge(
+            "kkt_device_clock_offset_seconds",
+            "The device's clock minus the host's, in seconds, at the last reading",
+            ["device"],
+            registry=r,
+        )
+        self.device_errors = Counter(
+            "kkt_device_errors",
+            "Device errors by device and code (0xNN, link, unknown)",
+            ["device", "code"],
+            registry=r,
+        )
+        self.health_verdict = Gauge("kkt_health_verdict", "Health verdict: 0 ok, 1 degraded, 2 critical", registry=r)
         self.disk_free = Gauge("kkt_disk_free_bytes", "Free bytes on the buffer's file system", registry=r)
         self.audit_head_seq = Gauge(
             "kkt_audit_chain_head_seq", "Sequence number of the newest audit event (anchored head)", registry=r
         )
         self.audit_chain_ok = Gauge("kkt_audit_chain_ok", "1 when the audit chain verified, 0 when broken", registry=r)
+        for state in ReceiptState:
+            self.receipts.labels(state=state.value).set(0)
 
     def observe_intake(self, seconds: float) -> None:
         """Record one intake: from request received to the receipt committed."""
@@ -83,9 +143,8 @@ class Metrics:
     def update_from_snapshot(self, snap: Snapshot, now: datetime, limits: Limits = DEFAULT_LIMITS) -> None:
         """Set every state gauge from ``snap`` at ``now`` (aware); labels of vanished devices are dropped."""
         buf = snap.buffer
-        self.receipts.clear()
-        for state, count in buf.counts_by_state.items():
-            self.receipts.labels(state=state).set(count)
+        for state in ReceiptState:
+            self.receipts.labels(state=state.value).set(buf.count(state.value))
         self.queue_depth.set(sum(buf.count(s) for s in UNFISCALIZED_STATES))
         self.queue_oldest_age.set(_age(now, buf.oldest_unfiscalized_at))
         self.unsent_oldest_age.set(unsent_age_s(snap, now) or 0.0)
@@ -94,14 +153,18 @@ class Metrics:
         self.audit_head_seq.set(buf.chain_head_seq)
         self.audit_chain_ok.set(0 if buf.chain_problem else 1)
         self.breaker_state.set(snap.ofd.breaker.gauge)
-        self.fn_days_left.clear()
+        self.fn_expires_in.clear()
         self.fn_unsent.clear()
+        self.clock_offset.clear()
         for dev in snap.devices:
+            if dev.clock_offset_s is not None:
+                self.clock_offset.labels(device=dev.device_id).set(dev.clock_offset_s)
             if dev.fn is None:
                 continue
             self.fn_unsent.labels(device=dev.device_id).set(dev.fn.unsent_count)
             if dev.fn.expires_on is not None:
-                self.fn_days_left.labels(device=dev.device_id).set((dev.fn.expires_on - dev.now_of(now).date()).days)
+                days_left = (dev.fn.expires_on - dev.now_of(now).date()).days
+                self.fn_expires_in.labels(device=dev.device_id).set(days_left * _DAY_S)
         self.health_verdict.set(_VERDICT_GAUGE[evaluate(snap, now, limits).verdict])
 
     def render(self) -> bytes:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 
 import httpx
 import pytest
+from daemon_harness import prepare_daemon, running
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
@@ -71,7 +75,7 @@ def test_scrape_shows_hooks_and_snapshot_gauges(serve: Serve) -> None:
     assert got[("kkt_ofd_breaker_state", ())] == 2
     assert got[("kkt_ofd_breaker_transitions_total", (("from_state", "closed"), ("to_state", "open")))] == 1
     assert got[("kkt_ofd_calls_total", (("outcome", "transient"),))] == 2
-    assert got[("kkt_fn_days_left", (("device", "kkt1"),))] == 30
+    assert got[("kkt_fn_expires_in_seconds", (("device", "kkt1"),))] == 30 * 86400
     assert got[("kkt_fn_unsent_documents", (("device", "kkt1"),))] == 7
     assert got[("kkt_device_errors_total", (("code", "0x6B"), ("device", "kkt1")))] == 1
     assert got[("kkt_intake_latency_seconds_count", ())] == 1
@@ -80,7 +84,7 @@ def test_scrape_shows_hooks_and_snapshot_gauges(serve: Serve) -> None:
     assert got[("kkt_health_verdict", ())] == 1  # degraded: breaker open, DLQ not empty
 
     current["snap"] = snapshot(())
-    assert not any(name == "kkt_fn_days_left" for name, _ in samples(httpx.get(url, timeout=5).text))
+    assert not any(name == "kkt_fn_expires_in_seconds" for name, _ in samples(httpx.get(url, timeout=5).text))
 
 
 def test_metrics_stay_out_of_the_global_registry() -> None:
@@ -93,3 +97,39 @@ def test_unknown_breaker_state_is_refused() -> None:
     """A breaker transition to a state that does not exist raises instead of exporting garbage."""
     with pytest.raises(ValueError, match="ajar"):
         Metrics().breaker_transition("closed", "ajar")
+
+
+def _promtool(text: str) -> subprocess.CompletedProcess[str]:
+    promtool = shutil.which("promtool")
+    assert promtool is not None, "promtool is missing (apt install prometheus; scripts/test installs it)"
+    return subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, check=False)
+
+
+def test_exposition_passes_promtool_with_every_state_and_no_created_series() -> None:
+    """Every metric family filled: `promtool check metrics` is clean, no `*_created`, empty states read 0."""
+    metrics = Metrics()
+    metrics.observe_intake(0.01)
+    metrics.observe_fiscalization(0.5)
+    metrics.breaker_transition("closed", "open")
+    metrics.ofd_call("ok")
+    metrics.device_error("kkt1", 0x6B)
+    fn = FnSnapshot(serial="1", expires_on=date(2026, 4, 9), unsent_count=1, oldest_unsent_at=NOW - timedelta(hours=2))
+    dev = DeviceSnapshot(device_id="kkt1", connected=True, fn=fn, device_now=NOW, clock_offset_s=-12.5)
+    metrics.update_from_snapshot(snapshot((dev,)), NOW)
+    text = metrics.render().decode()
+    result = _promtool(text)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "_created" not in text
+    got = samples(text)
+    assert got[("kkt_receipts", (("state", "dead"),))] == 0
+    assert got[("kkt_ofd_unsent_oldest_age_seconds", ())] == 7200
+    assert got[("kkt_device_clock_offset_seconds", (("device", "kkt1"),))] == -12.5
+
+
+def test_live_daemon_metrics_pass_promtool(tmp_path: Path) -> None:
+    """`promtool check metrics` on the /metrics of a running `kkt-adapter run`."""
+    with running(prepare_daemon(tmp_path / "d")) as daemon:
+        text = httpx.get(daemon.base_url + "/metrics", timeout=10).text
+    result = _promtool(text)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert 'kkt_receipts{state="delivered"} 0.0' in text
