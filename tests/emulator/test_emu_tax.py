@@ -131,3 +131,17 @@ def test_ff4d_and_ff0c_need_the_system_administrator() -> None:
     run(dev, 0xFF46, ff46(100))
     assert run(dev, 0xFF4D, bytes.fromhex("3C 08 01 00 0B"), password=1)[0] == 0x4F
     assert run(dev, 0xFF0C, bytes.fromhex("FD 03 01 00 41"), password=1)[0] == 0x4F
+
+
+def test_the_ff46_frame_a_real_device_took_is_taken() -> None:
+    """fr_drv_ng #247's FF46 body (без НДС = 0x08, dept 0, method 0, object 0) answers ``FF 46 00`` here too,
+    and the line lands on row 4 (без НДС); its FF45 needs the 100.00 turnover in slot 4."""
+    frame = bytes.fromhex(
+        "02 30 FF 46 1E 00 00 00 01 40 42 0F 00 00 00 10 27 00 00 00 10 27 00 00 00 FF FF FF FF FF 08 00 00 00"
+        " CA EE EC EF EB E5 EA F1 ED FB E9 20 EE E1 E5 E4 8F"
+    )
+    dev = _device()
+    out = dev.execute(frame[2:-1], T0)
+    assert out.answer == bytes.fromhex("FF 46 00")
+    assert _line(dev) == (0x08, 4)
+    assert run(dev, 0xFF45, ff45(cash=10000, taxes=(0, 0, 0, 10000, 0, 0)))[0] == 0

@@ -17,6 +17,7 @@ import pytest
 from kkt_adapter.kkt.protocol import answers, commands
 from kkt_adapter.kkt.protocol.frame import decode_frame, encode_frame, lrc
 from kkt_adapter.kkt.protocol.tax import TAX_CODE
+from kkt_adapter.receipts.model import Vat
 
 
 def hx(text: str) -> bytes:
@@ -137,3 +138,17 @@ def test_ff3f_count_reads_two_or_four_bytes() -> None:
     """«Протокол ФР (Команды работы с ФН)» says 2 bytes, javapos FSReadDocCount.decode reads 4: both decode."""
     assert answers.decode_unconfirmed_count(hx("05 00")) == 5
     assert answers.decode_unconfirmed_count(hx("05 01 00 00")) == 261
+
+
+FR_DRV_NG_247_FF46 = (
+    "02 30 FF 46 1E 00 00 00 01 40 42 0F 00 00 00 10 27 00 00 00 10 27 00 00 00 FF FF FF FF FF 08 00 00 00"
+    " CA EE EC EF EB E5 EA F1 ED FB E9 20 EE E1 E5 E4 8F"
+)
+
+
+def test_ff46_without_vat_equals_the_frame_a_real_device_took() -> None:
+    """fr_drv_ng #247: a real KKT took this FF46 for "Комплексный обед", 100.00, **без НДС as 0x08** (the row-4
+    mask) and answered ``02 03 FF 46 00 BA``; our encoder with Vat.NONE builds the same frame byte for byte."""
+    op = commands.OperationV2(1, 10**6, 10000, 10000, None, TAX_CODE[Vat.NONE], 0, 0, 0, "Комплексный обед")
+    assert encode_frame(commands.operation_v2(30, op)) == hx(FR_DRV_NG_247_FF46)
+    assert answers.check_answer(commands.OPERATION_V2, decode_frame(hx("02 03 FF 46 00 BA"))) == b""
