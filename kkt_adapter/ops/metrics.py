@@ -2,7 +2,8 @@
 
 Event hooks (call them where the event happens; each is cheap and thread-safe):
 ``observe_intake(seconds)``, ``observe_fiscalization(seconds)``, ``breaker_transition(old, new)``,
-``ofd_call(outcome)``, ``device_error(device, code)``. Module-level functions act on the process-wide
+``ofd_call(outcome)`` (the relay), ``export_call(outcome)`` (the HQ export),
+``device_error(device, code)``. Module-level functions act on the process-wide
 :data:`METRICS`; tests build their own :class:`Metrics`. State gauges (receipts by state, queue depth and
 age, DLQ, breaker, FN time left and unsent, device clock offsets) are refreshed from the health snapshot
 at every scrape. The exposition passes ``promtool check metrics``: base units (seconds), no ``*_created``
@@ -86,7 +87,22 @@ class Metrics:
             ["from_state", "to_state"],
             registry=r,
         )
-        self.ofd_calls = Counter("kkt_ofd_calls", "OFD submissions by outcome", ["outcome"], registry=r)
+                self.ofd_calls = Counter("kkt_ofd_calls", "OFD exchanges by outcome (ticket, retry, refused)", ["outcome"],
+                                 registry=r)  # fmt: skip
+        self.export_calls = Counter("kkt_export_calls", "HQ export submissions by outcome", ["outcome"], registry=r)
+        self.ofd_queue = Gauge(
+            "kkt_ofd_queue_documents", "Documents in the FN's queue for the OFD (FF39)", ["device", "fn"], registry=r
+        )
+        self.ofd_queue_oldest_age = Gauge(
+            "kkt_ofd_queue_oldest_age_seconds",
+            "Age of the FN's oldest document without an OFD ticket, on the device's clock (FF39)",
+            ["device", "fn"],
+            registry=r,
+        )
+        self.ofd_outbox = Gauge("kkt_ofd_outbox_messages", "Relay outbox messages by state", ["state"], registry=r)
+        self.ofd_dlq_size = Gauge(
+            "kkt_ofd_dlq_size", "Relay messages dead-lettered or refused by the FN, not acknowledged", registry=r
+        )
         self.fn_expires_in = Gauge(
             "kkt_fn_expires_in_seconds",
             "Seconds until the FN expires, on the device's clock (negative: expired)",
@@ -135,6 +151,17 @@ class Metrics:
         """Count one OFD call by outcome, e.g. ``ok``, ``duplicate``, ``transient``, ``permanent``."""
         self.ofd_calls.labels(outcome=outcome).inc()
 
+    def export_call(self, outcome: str) -> None:
+        """Count one HQ export submission by outcome (``delivered``, ``retry``, ``permanent``)."""
+        self.export_calls.labels(outcome=outcome).inc()
+
+    def update_outbox(self, counts: dict[str, int], open_dead: int) -> None:
+        """Set the relay outbox gauges: rows per state, and the dead/refused rows nobody acknowledged."""
+        self.ofd_outbox.clear()
+        for state, count in counts.items():
+            self.ofd_outbox.labels(state=state).set(count)
+        self.ofd_dlq_size.set(open_dead)
+
     def device_error(self, device: str, code: int | str) -> None:
         """Count one device error; an int code is labelled as ``0xNN`` (the device's error table)."""
         label = f"0x{code:02X}" if isinstance(code, int) else code
@@ -156,12 +183,17 @@ class Metrics:
         self.fn_expires_in.clear()
         self.fn_unsent.clear()
         self.clock_offset.clear()
+        self.ofd_queue.clear()
+        self.ofd_queue_oldest_age.clear()
         for dev in snap.devices:
             if dev.clock_offset_s is not None:
                 self.clock_offset.labels(device=dev.device_id).set(dev.clock_offset_s)
             if dev.fn is None:
                 continue
             self.fn_unsent.labels(device=dev.device_id).set(dev.fn.unsent_count)
+            self.ofd_queue.labels(device=dev.device_id, fn=dev.fn.serial).set(dev.fn.unsent_count)
+            oldest = dev.fn.oldest_unsent_at if dev.fn.unsent_count > 0 else None
+            self.ofd_queue_oldest_age.labels(device=dev.device_id, fn=dev.fn.serial).set(_age(dev.now_of(now), oldest))
             if dev.fn.expires_on is not None:
                 days_left = (dev.fn.expires_on - dev.now_of(now).date()).days
                 self.fn_expires_in.labels(device=dev.device_id).set(days_left * _DAY_S)
@@ -199,6 +231,11 @@ def ofd_call(outcome: str) -> None:
     METRICS.ofd_call(outcome)
 
 
+def export_call(outcome: str) -> None:
+    """:meth:`Metrics.export_call` on :data:`METRICS`."""
+    METRICS.export_call(outcome)
+
+
 def device_error(device: str, code: int | str) -> None:
     """:meth:`Metrics.device_error` on :data:`METRICS`."""
     METRICS.device_error(device, code)
@@ -219,4 +256,8 @@ async def get_metrics(request: Request) -> Response:
     source = health_source(request)
     if source is not None:
         metrics.update_from_snapshot(source.snapshot(), source.now(), source.limits)
+    outbox = getattr(request.app.state, "outbox_numbers", None)
+    if outbox is not None:
+        numbers: tuple[dict[str, int], int] = await outbox()
+        metrics.update_outbox(*numbers)
     return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -35,11 +35,13 @@ class Hooks:
     ``on_fiscalized()``: a receipt became ``fiscalized`` (the OFD sync's wake-up).
     ``observe_fiscalization(seconds)``: intent → fiscal result time of one receipt.
     ``device_error(device_id, code)``: a device error, ``code`` like ``"0x6B"``, ``"link"`` or ``"unknown"``.
+    ``on_ofd_message()``: a message read from the FN was committed to the outbox (the OFD relay's wake-up).
     """
 
     on_fiscalized: Callable[[], None] | None = None
     observe_fiscalization: Callable[[float], None] | None = None
     device_error: Callable[[str, str], None] | None = None
+    on_ofd_message: Callable[[], None] | None = None
 
 
 class DeviceContext:
