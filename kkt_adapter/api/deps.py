@@ -54,7 +54,8 @@ class Services:
     readiness: Callable[[], tuple[bool, str]] = lambda: (True, "ready")
     observe_intake: Callable[[float], None] = lambda _seconds: None
     pipeline: Pipeline | None = None
-    sync: SyncControl | None = None
+    sync: SyncControl | None = None  # the optional HQ export's loop
+    relay: SyncControl | None = None  # the OFD relay's loop (``ofd.mode = relay``)
 
 
 def get_services(request: Request) -> Services:

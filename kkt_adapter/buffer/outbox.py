@@ -245,6 +245,12 @@ def counts(conn: sqlite3.Connection) -> dict[str, int]:
     return {state.value: int(found.get(state.value, 0)) for state in OutboxState}
 
 
+def open_dead(conn: sqlite3.Connection) -> int:
+    """``dead`` and ``refused`` rows nobody acknowledged (the relay's DLQ alarm)."""
+    row = conn.execute("SELECT count(*) FROM outbox WHERE state IN ('dead', 'refused') AND dead_acked = 0").fetchone()
+    return int(row[0])
+
+
 def next_due(conn: sqlite3.Connection) -> datetime | None:
     """When the earliest ``read`` row becomes claimable (its retry time or lease end), None when none waits.
 

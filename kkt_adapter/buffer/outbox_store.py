@@ -177,6 +177,10 @@ class OutboxMethods:
     async def outbox_list(self, state: OutboxState, limit: int = 100, offset: int = 0) -> list[OutboxMessage]:
         return await self._read(partial(outbox.of_state, state=state, limit=limit, offset=offset))
 
+    async def outbox_open_dead(self) -> int:
+        """Dead or refused messages not acknowledged by an operator."""
+        return await self._read(outbox.open_dead)
+
     async def outbox_counts(self) -> dict[str, int]:
         return await self._read(outbox.counts)
 

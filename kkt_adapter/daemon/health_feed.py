@@ -1,7 +1,7 @@
 """The one health feed: a :class:`Snapshot` from the running parts, on demand.
 
 Buffer numbers come from the :class:`SnapshotCache` (refreshed by its loop), devices from the pipeline's
-worker caches, the OFD part from the sync worker and its breaker, read directly. Everything here reads
+worker caches, the OFD part from the relay loop and its breaker, read directly. Everything here reads
 in-memory state; nothing waits on a serial port or the network. The pause switch lives in the buffer,
 so a small loop (:meth:`HealthFeed.run`) refreshes it.
 """
@@ -16,15 +16,16 @@ from datetime import datetime
 from kkt_adapter.ops.snapshot import BreakerState, OfdSnapshot, Snapshot
 from kkt_adapter.ops.snapshot_cache import SnapshotCache
 from kkt_adapter.pipeline.service import Pipeline
+from kkt_adapter.sync.relay import RelaySync
 from kkt_adapter.sync.worker import SyncWorker
 
 log = logging.getLogger("kkt_adapter.daemon")
 
 
 def ofd_snapshot(
-    sync_worker: SyncWorker | None, paused: bool, oldest_undelivered_at: datetime | None, now: datetime
+    sync_worker: SyncWorker | RelaySync | None, paused: bool, oldest_undelivered_at: datetime | None, now: datetime
 ) -> OfdSnapshot:
-    """The OFD part of the snapshot from the sync worker and its breaker (None: no loop runs, nothing to say)."""
+    """The OFD part of the snapshot from the relay loop and its breaker (None: no loop runs, nothing to say)."""
     lag = None if oldest_undelivered_at is None else max((now - oldest_undelivered_at).total_seconds(), 0.0)
     if sync_worker is None:
         return OfdSnapshot(sync_lag_s=lag)
@@ -41,7 +42,9 @@ def ofd_snapshot(
 class HealthFeed:
     """Builds :class:`Snapshot` values on demand from the cache, the pipeline and the sync worker."""
 
-    def __init__(self, cache: SnapshotCache, pipeline: Pipeline | None, sync_worker: SyncWorker | None) -> None:
+    def __init__(
+        self, cache: SnapshotCache, pipeline: Pipeline | None, sync_worker: SyncWorker | RelaySync | None
+    ) -> None:
         self.cache = cache
         self.pipeline = pipeline
         self.sync_worker = sync_worker
@@ -52,11 +55,9 @@ class HealthFeed:
         base = self.cache.get_snapshot()
         devices = self.pipeline.health_devices() if self.pipeline is not None else base.devices
         ofd = ofd_snapshot(self.sync_worker, self.paused, base.buffer.oldest_undelivered_at, base.taken_at)
-        buffer = base.buffer
-        if self.sync_worker is None:
-            # No export runs: receipts waiting for it are nobody's backlog, least of all the OFD's (the
-            # OFD's clock is the FN's own queue, FF39).
-            buffer = replace(buffer, oldest_undelivered_at=None)
+        # Receipts waiting for the optional HQ export are not the OFD's backlog: the OFD's 30-day clock is
+        # the FN's own queue (FF39), in ``devices``.
+        buffer = replace(base.buffer, oldest_undelivered_at=None)
         return replace(base, buffer=buffer, devices=devices, ofd=ofd, workers=self.heartbeats())
 
     def heartbeats(self) -> dict[str, float]:

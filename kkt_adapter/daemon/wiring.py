@@ -14,19 +14,20 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import replace
 from datetime import datetime
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from fastapi import FastAPI
 
-from kkt_adapter.api import routes_devices, routes_sync
+from kkt_adapter.api import routes_devices, routes_ofd, routes_sync
 from kkt_adapter.api.app import create_app
 from kkt_adapter.api.deps import Services
 from kkt_adapter.buffer.store import Store
 from kkt_adapter.clock import utc_now
 from kkt_adapter.config.secrets import ADMIN_TOKEN_ENV, EXPORT_TOKEN_ENV, POS_TOKEN_ENV, load_secret
-from kkt_adapter.config.settings import Settings
+from kkt_adapter.config.settings import OfdMode, Settings
 from kkt_adapter.daemon.devices import shtrih_driver
 from kkt_adapter.daemon.health_feed import HealthFeed
 from kkt_adapter.ops import metrics
@@ -38,6 +39,7 @@ from kkt_adapter.ops.page import page_router
 from kkt_adapter.ops.problem import DEFAULT_LIMITS
 from kkt_adapter.ops.snapshot_cache import SnapshotCache, run_buffer_refresher
 from kkt_adapter.pipeline.service import Pipeline
+from kkt_adapter.sync.relay_service import RelayService
 from kkt_adapter.sync.service import SyncService
 
 log = logging.getLogger("kkt_adapter.daemon")
@@ -74,6 +76,28 @@ def _nightly(settings: Settings, store: Store) -> AsyncIOScheduler | None:
     return scheduler
 
 
+async def _start_relay(settings: Settings, store: Store, pipeline: Pipeline) -> RelayService | None:
+    """The OFD relay loop (``ofd.mode = relay``): outbox → OFD over TCP → tickets back to the devices."""
+    if settings.ofd.mode is not OfdMode.RELAY or not settings.sync.enabled:
+        return None
+    relay = await RelayService.start(
+        store,
+        settings.ofd,
+        settings.sync,
+        on_answer=lambda _message: pipeline.wake(),
+        on_outcome=metrics.ofd_call,
+        on_breaker_change=metrics.breaker_transition,
+    )
+    pipeline.hooks.on_ofd_message = relay.worker.wake
+    return relay
+
+
+async def outbox_numbers(store: Store) -> tuple[dict[str, int], int]:
+    """The relay outbox's rows per state, and the dead or refused ones nobody acknowledged (for /metrics)."""
+    counts = await store.outbox_counts()
+    return counts, await store.outbox_open_dead()
+
+
 async def _start_export(settings: Settings, store: Store) -> SyncService | None:
     """The optional HQ export loop (receipts as JSON, its own breaker) with its metrics hooks; off by default."""
     if not settings.export.enabled:
@@ -84,8 +108,7 @@ async def _start_export(settings: Settings, store: Store) -> SyncService | None:
         settings.export,
         settings.sync,
         token.get_secret_value() if token else None,
-        on_outcome=metrics.ofd_call,
-        on_breaker_change=metrics.breaker_transition,
+        on_outcome=metrics.export_call,
     )
 
 
@@ -129,7 +152,12 @@ def _health(settings: Settings, feed: HealthFeed) -> HealthSource:
 
 
 def _services(
-    settings: Settings, store: Store, pipeline: Pipeline, sync: SyncService | None, health: HealthSource
+    settings: Settings,
+    store: Store,
+    pipeline: Pipeline,
+    sync: SyncService | None,
+    relay: RelayService | None,
+    health: HealthSource,
 ) -> Services:
     def readiness() -> tuple[bool, str]:
         return can_accept_receipts(evaluate(health.snapshot(), health.now(), health.limits))
@@ -145,6 +173,7 @@ def _services(
         observe_intake=metrics.observe_intake,
         pipeline=pipeline,
         sync=sync.worker if sync else None,
+        relay=relay.worker if relay else None,
     )
 
 
@@ -161,13 +190,16 @@ async def start_parts(settings: Settings, stack: AsyncExitStack) -> tuple[Servic
         observe_fiscalization=metrics.observe_fiscalization,
         device_error=metrics.device_error,
     )
+    relay = await _start_relay(settings, store, pipeline)
+    if relay is not None:
+        stack.push_async_callback(relay.stop)
     sync = await _start_export(settings, store)
     if sync is not None:
         stack.push_async_callback(sync.stop)
         pipeline.hooks.on_fiscalized = sync.worker.wake
-    feed = HealthFeed(SnapshotCache(), pipeline, sync.worker if sync else None)
+    feed = HealthFeed(SnapshotCache(), pipeline, relay.worker if relay else None)
     health = _health(settings, feed)
-    services = _services(settings, store, pipeline, sync, health)
+    services = _services(settings, store, pipeline, sync, relay, health)
     await pipeline.start()
     stack.push_async_callback(pipeline.stop)  # graceful: the receipt on the printer is finished
     stack.push_async_callback(_cancel, _ops_loops(settings, store, feed, health))
@@ -185,6 +217,7 @@ def build_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             app.state.services, app.state.health = await start_parts(settings, stack)
+            app.state.outbox_numbers = partial(outbox_numbers, app.state.services.store)
             # Everything built so far lives as long as the process: move it out of the collector's way, so
             # the full collections that run under load do not walk ~10^5 start-up objects (tail latency).
             gc.freeze()
@@ -195,5 +228,12 @@ def build_app(settings: Settings) -> FastAPI:
     return create_app(
         settings.api.max_body_bytes,
         lifespan=lifespan,
-        extra_routers=[routes_sync.router, routes_devices.router, health_router, page_router, metrics.metrics_router],
+        extra_routers=[
+            routes_sync.router,
+            routes_ofd.router,
+            routes_devices.router,
+            health_router,
+            page_router,
+            metrics.metrics_router,
+        ],
     )

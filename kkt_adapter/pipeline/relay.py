@@ -117,4 +117,7 @@ async def _read(ctx: DeviceContext, fn_serial: str) -> bool:
             f"expected A5 for FN {fn_serial}: not stored"
         )
         return False
-    return await ctx.store.outbox_put(ctx.device.id, parsed.fn_serial, parsed.fd_number, parsed.doc_type, message)
+    stored = await ctx.store.outbox_put(ctx.device.id, parsed.fn_serial, parsed.fd_number, parsed.doc_type, message)
+    if stored and ctx.hooks.on_ofd_message is not None:
+        ctx.hooks.on_ofd_message()  # the relay sends it now rather than at its next idle wake-up
+    return stored
