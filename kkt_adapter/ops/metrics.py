@@ -87,8 +87,9 @@ class Metrics:
             ["from_state", "to_state"],
             registry=r,
         )
-                self.ofd_calls = Counter("kkt_ofd_calls", "OFD exchanges by outcome (ticket, retry, refused)", ["outcome"],
-                                 registry=r)  # fmt: skip
+        self.ofd_calls = Counter(
+            "kkt_ofd_calls", "OFD exchanges by outcome (ticket, retry, refused)", ["outcome"], registry=r
+        )
         self.export_calls = Counter("kkt_export_calls", "HQ export submissions by outcome", ["outcome"], registry=r)
         self.ofd_queue = Gauge(
             "kkt_ofd_queue_documents", "Documents in the FN's queue for the OFD (FF39)", ["device", "fn"], registry=r
