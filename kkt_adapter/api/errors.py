@@ -63,6 +63,16 @@ class ApiError(AdapterError):
         self.headers = headers
 
 
+def invalid(field: str, reason: str, message: str = "The request is invalid.") -> ApiError:
+    """The 422 for one invalid field (``field`` is its path, ``reason`` says what is wrong)."""
+    return invalid_fields([FieldError(field=field, reason=reason)], message)
+
+
+def invalid_fields(details: list[FieldError], message: str = "The request is invalid.") -> ApiError:
+    """The 422 for several invalid fields."""
+    return ApiError(422, "validation_failed", message, details)
+
+
 def error_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
     """OpenAPI ``responses`` declaring the error shape for ``statuses`` (422 included, replacing FastAPI's own)."""
     return {status: {"model": ErrorBody} for status in sorted({*statuses, 422})}

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from kkt_adapter.api.deps import Services, get_services, require_admin
-from kkt_adapter.api.errors import ApiError, FieldError, error_responses
+from kkt_adapter.api.errors import ApiError, error_responses, invalid
 from kkt_adapter.kkt.errors import DeviceError, KktError
 from kkt_adapter.pipeline.commands import MAX_READ_DOCUMENTS, Action, ActionRefused, DeviceUnavailable
 from kkt_adapter.pipeline.service import Pipeline
@@ -116,5 +116,5 @@ async def fn_documents(
     last = from_fd + MAX_READ_DOCUMENTS - 1 if to_fd is None else to_fd
     if last < from_fd or last - from_fd + 1 > MAX_READ_DOCUMENTS:
         reason = f"must be ≥ from_fd and at most from_fd + {MAX_READ_DOCUMENTS - 1}"
-        raise ApiError(422, "validation_failed", "The request is invalid.", [FieldError(field="to_fd", reason=reason)])
+        raise invalid("to_fd", reason)
     return await _act(request, device_id, Action.READ_DOCUMENTS, actor, {"from_fd": from_fd, "to_fd": last})

@@ -9,10 +9,9 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from kkt_adapter.api.deps import Services, get_services, require_pos
-from kkt_adapter.api.errors import ApiError, ErrorBody, FieldError
+from kkt_adapter.api.errors import ApiError, ErrorBody, FieldError, invalid, invalid_fields
 from kkt_adapter.api.schemas import ReceiptOut, ReceiptPage, receipt_out
 from kkt_adapter.buffer.errors import StorageUnavailable
-from kkt_adapter.buffer.ops import body_hash
 from kkt_adapter.buffer.records import StoredReceipt
 from kkt_adapter.buffer.states import ReceiptState
 from kkt_adapter.receipts.model import ReceiptIn, TaxSystem, is_valid_key
@@ -26,28 +25,14 @@ ERRORS: dict[int | str, dict[str, object]] = {
 
 
 def _key(header_key: str | None, receipt: ReceiptIn) -> str:
+    """The idempotency key: the header's or the body's ``id`` (equal when both are given)."""
     if header_key is not None and not is_valid_key(header_key):
-        raise ApiError(
-            422,
-            "validation_failed",
-            "The request is invalid.",
-            [FieldError(field="Idempotency-Key", reason="must be 1–64 characters of A-Z a-z 0-9 . _ : -")],
-        )
+        raise invalid("Idempotency-Key", "must be 1–64 characters of A-Z a-z 0-9 . _ : -")
     if header_key and receipt.id and header_key != receipt.id:
-        raise ApiError(
-            422,
-            "validation_failed",
-            "The request is invalid.",
-            [FieldError(field="id", reason="differs from the Idempotency-Key header")],
-        )
+        raise invalid("id", "differs from the Idempotency-Key header")
     key = header_key or receipt.id
     if key is None:
-        raise ApiError(
-            422,
-            "validation_failed",
-            "The request is invalid.",
-            [FieldError(field="Idempotency-Key", reason="an Idempotency-Key header or a body id is required")],
-        )
+        raise invalid("Idempotency-Key", "an Idempotency-Key header or a body id is required")
     return key
 
 
@@ -72,72 +57,52 @@ async def post_receipt(
     """Accept a receipt. 202 = stored durably (not yet fiscalized); 201 = fiscalized within ``wait``;
     200 = a replay of a key already stored with the same body; 409 = the key is used by another body."""
     services = get_services(request)
-    settings = services.settings
     key = _key(idempotency_key, receipt)
-    device_id = receipt.device or settings.default_device_id
-    device = settings.device(device_id)
-    refusal: ApiError | None = None
-    if device is None:
-        refusal = ApiError(
-            422,
-            "validation_failed",
-            "The request is invalid.",
-            [FieldError(field="device", reason=f"no device {device_id!r} is configured")],
-        )
-    else:
-        refusal = _refusal(services, receipt, device_id, receipt.tax_system or device.tax_system)
-    if refusal is not None:
-        # A replay of a stored receipt answers with it even if it would not be accepted today (the sale
-        # time left the window, the device is blocked): the POS must learn that it is already stored.
-        replay = await _stored_replay(services, key, receipt, response)
-        if replay is None:
-            raise refusal
-        return replay
-    assert device is not None  # noqa: S101 — a missing device is a refusal above
-    tax_system = receipt.tax_system or device.tax_system
-    # New key: stored; same key and body: the stored receipt; same key, other body: IdempotencyConflict (409).
+    admitted = _admit(services, receipt)
+    if isinstance(admitted, ApiError):
+        return await _replay(services, key, receipt, response, admitted)
+    device_id, tax_system = admitted
     started = time.monotonic()
-    try:
+    try:  # the buffer decides new key / same body (created False) / other body (IdempotencyConflict, 409)
         stored, created = await services.store.insert_receipt(key, receipt, device_id, tax_system)
-    except StorageUnavailable:
-        # The disk refuses writes (full, read-only): a receipt stored earlier can still be confirmed.
-        replay = await _stored_replay(services, key, receipt, response)
-        if replay is None:
-            raise
-        return replay
+    except StorageUnavailable as exc:  # the disk refuses writes: a receipt stored earlier can be confirmed
+        return await _replay(services, key, receipt, response, exc)
     if not created:
         return _answer(services, stored, response, 200)
     services.observe_intake(time.monotonic() - started)
+    settings = services.settings
     wait_s = min(settings.api.wait_default_s if wait is None else wait, settings.api.wait_max_s)
     stored = await _wait_settled(services, stored, wait_s)
     return _answer(services, stored, response, 201 if stored.state in SETTLED else 202)
 
 
-async def _stored_replay(services: Services, key: str, receipt: ReceiptIn, response: Response) -> ReceiptOut | None:
-    """The 200 answer for a replay of a stored receipt, None if the key is new; 409 if the body differs."""
-    existing = await services.store.get(key)
-    if existing is None:
-        return None
-    if existing.body_hash != body_hash(receipt):
-        raise ApiError(409, "idempotency_conflict", f"Key {key!r} is already used by a different receipt.")
-    return _answer(services, existing, response, 200)
-
-
-def _refusal(services: Services, receipt: ReceiptIn, device_id: str, tax_system: TaxSystem) -> ApiError | None:
-    """Why this receipt cannot be taken now (422 for its content, 503 for the device), or None."""
+def _admit(services: Services, receipt: ReceiptIn) -> tuple[str, TaxSystem] | ApiError:
+    """``(device id, tax system)`` for a receipt that may be taken now, or why not (422 for its content or
+    device, 503 when the device cannot fiscalize for a long time)."""
+    settings = services.settings
+    device_id = receipt.device or settings.default_device_id
+    device = settings.device(device_id)
+    if device is None:
+        return invalid("device", f"no device {device_id!r} is configured")
+    tax_system = receipt.tax_system or device.tax_system
     now = services.clock().astimezone(_tz(services))
-    problems = check_receipt(receipt, tax_system, now, services.settings.api.max_items)
+    problems = check_receipt(receipt, tax_system, now, settings.api.max_items)
     if problems:
-        return ApiError(
-            422,
-            "validation_failed",
-            "The receipt is invalid.",
-            [FieldError(field=p.field, reason=p.reason) for p in problems],
-        )
+        return invalid_fields([FieldError(field=p.field, reason=p.reason) for p in problems], "The receipt is invalid.")
     refusal = services.intake_refusal(device_id)
     if refusal is not None:
         return ApiError(503, "cannot_fiscalize", refusal, headers={"Retry-After": "30"})
-    return None
+    return device_id, tax_system
+
+
+async def _replay(services: Services, key: str, receipt: ReceiptIn, response: Response, error: Exception) -> ReceiptOut:
+    """The one replay path when the receipt cannot be stored now: a receipt already stored under ``key``
+    with this body answers 200 (the POS must learn it is stored, even if it would not be taken today);
+    another body is the buffer's 409; a new key gets ``error``."""
+    stored = await services.store.find_replay(key, receipt)
+    if stored is None:
+        raise error
+    return _answer(services, stored, response, 200)
 
 
 async def _wait_settled(services: Services, stored: StoredReceipt, wait_s: float) -> StoredReceipt:

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 from kkt_adapter.buffer import ops, queries
 from kkt_adapter.buffer.chain_check import startup_check
 from kkt_adapter.buffer.db import connect
-from kkt_adapter.buffer.errors import StorageUnavailable
+from kkt_adapter.buffer.errors import IdempotencyConflict, StorageUnavailable
 from kkt_adapter.buffer.events import ChainVerdict, Event
 from kkt_adapter.buffer.outbox_store import OutboxMethods
 from kkt_adapter.buffer.records import FiscalRecord, StoredReceipt, ts
@@ -170,6 +170,15 @@ class Store(OutboxMethods):
             ),
             intake=True,
         )
+
+    async def find_replay(self, key: str, receipt: ReceiptIn) -> StoredReceipt | None:
+        """The receipt stored under ``key`` if ``receipt`` is its replay (same body), None for a new key;
+        :class:`IdempotencyConflict` when the key holds another body (read only: nothing is written)."""
+        digest = ops.body_hash(receipt)
+        stored = await self.get(key)
+        if stored is not None and stored.body_hash != digest:
+            raise IdempotencyConflict(key)
+        return stored
 
     async def get(self, key: str) -> StoredReceipt | None:
         return await self._read(partial(queries.get, key=key))

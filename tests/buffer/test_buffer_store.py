@@ -216,3 +216,22 @@ def test_fn_document_of_another_receipt_is_a_store_error_and_writes_nothing(tmp_
         await store.close()
 
     asyncio.run(scenario())
+
+
+def test_find_replay_decides_same_key_other_body_in_the_buffer(tmp_path: Path) -> None:
+    """find_replay: the stored receipt for the same body, None for a new key, IdempotencyConflict for another
+    body, and nothing written in any case."""
+
+    async def scenario() -> None:
+        store = await _open(tmp_path / "b.db")
+        stored, _ = await store.insert_receipt("k1", receipt(0), "kkt1", OSN)
+        again = await store.find_replay("k1", receipt(0))
+        assert again is not None
+        assert again.seq == stored.seq
+        assert await store.find_replay("k2", receipt(0)) is None
+        with pytest.raises(IdempotencyConflict):
+            await store.find_replay("k1", receipt(1))
+        assert len(await store.events_of("k1")) == 1
+        await store.close()
+
+    asyncio.run(scenario())
