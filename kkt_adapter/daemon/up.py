@@ -35,10 +35,11 @@ id = "kkt1"
 port = "{dir}/kkt1"
 baudrate = 115200
 
-[export]
-enabled = true
-base_url = "http://127.0.0.1:{ofd_port}"
-token_file = "{dir}/ofd-token"
+[ofd]
+# The KKT has no network of its own here: the daemon relays the FN's messages to the OFD simulator.
+mode = "relay"
+host = "127.0.0.1"
+port = {ofd_port}
 
 [ops]
 backup_dir = "{dir}/backups"
@@ -98,7 +99,6 @@ def main(argv: list[str]) -> int:
     run_dir: Path = args.dir.resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     _token(run_dir / "admin-token")
-    _token(run_dir / "ofd-token")
     config = run_dir / "demo.toml"
     config.write_text(
         DEMO_CONFIG.format(dir=run_dir, api_port=args.port, ofd_port=args.ofd_port, timezone=host_timezone()),
@@ -129,15 +129,7 @@ def main(argv: list[str]) -> int:
         procs["emulator"] = emulator
         _wait_http(f"http://127.0.0.1:{args.emulator_port}/state", emulator, "emulator")
         ofd = _spawn(
-            [
-                "export-sim",
-                "--port",
-                str(args.ofd_port),
-                "--db",
-                str(run_dir / "ofd-sim.db"),
-                "--token-file",
-                str(run_dir / "ofd-token"),
-            ],
+            ["ofd-sim", "--port", str(args.ofd_port), "--control-port", str(args.ofd_port + 1)],
             run_dir / "ofd-sim.log",
         )
         procs["OFD simulator"] = ofd
@@ -177,7 +169,8 @@ kkt-adapter is up (demo: emulated KKT, OFD simulator; nothing leaves this box)
   API:                    {base}/v1/receipts   (OpenAPI: {base}/docs)
   Admin token:            {run_dir}/admin-token
   Emulator controls:      http://127.0.0.1:{args.emulator_port}/state   (faults: POST /faults)
-  OFD simulator controls: http://127.0.0.1:{args.ofd_port + 1}/_sim/stats  (POST /_sim/down, /_sim/up; PUT /_sim/faults)
+  OFD simulator (TCP):    127.0.0.1:{args.ofd_port}; controls http://127.0.0.1:{args.ofd_port + 1}/_sim/stats,
+                          /_sim/received; faults: PUT /_sim/faults {{"fault": "refuse"}} (docs/ofd-exchange.md)
   Logs and state:         {run_dir}/
 
 Post a receipt:

@@ -1,7 +1,7 @@
 """The cashier page of the whole running system in a real headless chromium (issue 6's done-when).
 
 Three processes, as ``kkt-adapter up`` starts them: the emulated KKT on a pty (``kkt-adapter emulator``),
-the OFD simulator (``kkt-adapter export-sim``) and the daemon (``kkt-adapter run``) configured to use both.
+the OFD simulator (``kkt-adapter ofd-sim``, TCP) and the daemon (``kkt-adapter run``) configured to use both.
 Nothing here feeds the page: the problems come from the device worker's status polls and the sync
 worker's breaker. The health model calls the OFD unreachable when the breaker is open (or after
 ``ofd_failures_warn`` consecutive failures); the config sets ``[sync] fail_max = 1`` so that one refused
@@ -26,7 +26,7 @@ from daemon_harness import Daemon, free_port, make_receipt, prepare_daemon, wait
 from playwright.sync_api import Browser, Locator, Page, Playwright, expect, sync_playwright
 
 from kkt_adapter.daemon.up import host_timezone
-from kkt_adapter.export.sim.server import RunningSim, spawned_sim
+from kkt_adapter.ofd.sim.control import RunningSim, spawned
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -39,7 +39,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "ops"
-OFD_TOKEN = "system-browser-ofd-token"
 PAGE_DEADLINE_MS = 20_000  # the page polls every 3 s; the device worker every 2 s; the breaker probes after 1 s
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
@@ -79,8 +78,12 @@ class System:
         """Set the emulator's fault switches (``POST /faults``)."""
         httpx.post(f"{self.emulator_control}/faults", json=switches, timeout=5).raise_for_status()
 
+    def emulator_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = httpx.get(f"{self.emulator_control}/state", timeout=5).json()
+        return state
+
     def ofd_breaker(self) -> str:
-        """The sync breaker's state as the health endpoint reports it."""
+        """The OFD relay breaker's state as the health endpoint reports it."""
         health = httpx.get(f"{self.daemon.base_url}/v1/health", timeout=5).json()
         breaker: str = health["snapshot"]["ofd"]["breaker"]
         return breaker
@@ -98,7 +101,6 @@ def _emulator_answers(process: subprocess.Popen[bytes], control: str) -> bool:
 @pytest.fixture
 def system(tmp_path: Path) -> Iterator[System]:
     """Emulator, OFD simulator and daemon as subprocesses on free ports; all stopped after the test."""
-    (tmp_path / "ofd-token").write_text(OFD_TOKEN + "\n", encoding="utf-8")
     control = f"http://127.0.0.1:{free_port()}"
     link = tmp_path / "kkt1"
     argv = ["emulator", "--link", str(link), "--state", str(tmp_path / "emu.json")]
@@ -106,7 +108,7 @@ def system(tmp_path: Path) -> Iterator[System]:
     emulator = subprocess.Popen([sys.executable, "-m", "kkt_adapter", *argv], stdout=subprocess.DEVNULL, cwd=tmp_path)
     try:
         wait_until(lambda: _emulator_answers(emulator, control), 20, "the emulator's control API", poll_s=0.05)
-        with spawned_sim(tmp_path / "ofd.sqlite", tmp_path / "ofd-token") as ofd:
+        with spawned() as ofd:
             daemon = _daemon(tmp_path, ofd, link)
             daemon.start()
             try:
@@ -123,7 +125,13 @@ def _daemon(tmp_path: Path, ofd: RunningSim, link: Path) -> Daemon:
         tmp_path / "daemon",
         {
             "buffer": {"min_free_bytes": 0},
-            "export": {"enabled": True, "base_url": ofd.base_url, "token_file": str(tmp_path / "ofd-token")},
+            "ofd": {
+                "mode": "relay",
+                "host": "127.0.0.1",
+                "port": ofd.port,
+                "connect_timeout_s": 1.0,
+                "read_timeout_s": 2.0,
+            },
             "sync": {
                 "fail_max": 1,
                 "reset_timeout_s": 1.0,
@@ -151,13 +159,13 @@ def _problem(page: Page, code: str) -> Locator:
 def test_page_shows_paper_and_ofd_problems_of_the_real_system_then_turns_green(system: System) -> None:
     """With the emulator's paper out and the OFD simulator down, the page of the real daemon states both
     problems with their actions in Russian; once paper is back and the OFD is up the light turns green
-    in the same document (no reload), and every receipt ends delivered."""
+    in the same document (no reload), and every receipt's FN document reaches the OFD (the FN's queue empty)."""
     system.sell("sys-1", 10_000, wait_s=10)
-    system.wait_state("sys-1", "delivered")
-    system.ofd.control.down()
+    wait_until(lambda: system.emulator_state()["unsent"]["count"] == 0, 15, "the FN's queue to drain", poll_s=0.1)
+    system.ofd.control.fault("refuse")
     system.sell("sys-2", 20_000, wait_s=10)
     system.wait_state("sys-2", "fiscalized")
-    wait_until(lambda: system.ofd_breaker() == "open", 15, "the sync breaker to open", poll_s=0.1)
+    wait_until(lambda: system.ofd_breaker() == "open", 15, "the relay breaker to open", poll_s=0.1)
     system.emulator_faults(paper_out=True)
     system.sell("sys-3", 30_000)  # waits for paper: the printer must not print it now
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -179,7 +187,7 @@ def test_page_shows_paper_and_ofd_problems_of_the_real_system_then_turns_green(s
             assert system.state_of("sys-3") == "accepted", "nothing may print while the paper is out"
             page.evaluate("window.__marker = 'same document'")
             system.emulator_faults(paper_out=False)
-            system.ofd.control.up()
+            system.ofd.control.clear()
             expect(page.locator("body")).to_have_attribute("data-verdict", "ok", timeout=PAGE_DEADLINE_MS)
             expect(page.locator("#headline")).to_have_text("Всё в порядке")
             expect(page.locator("#problems li")).to_have_count(0)
@@ -187,6 +195,9 @@ def test_page_shows_paper_and_ofd_problems_of_the_real_system_then_turns_green(s
             page.screenshot(path=str(ARTIFACTS / "system-ok.png"), full_page=True)
         finally:
             browser.close()
-    for key in ("sys-2", "sys-3"):
-        system.wait_state(key, "delivered")
-    assert system.ofd.control.documents()["total"] == 3
+    system.wait_state("sys-3", "fiscalized")
+    wait_until(lambda: system.emulator_state()["unsent"]["count"] == 0, 15, "the FN's queue to drain", poll_s=0.1)
+    receipt_fds = {doc["fd_number"] for doc in system.emulator_state()["archive"] if doc["doc_type"] == 3}
+    at_ofd = {row["fd_number"] for row in system.ofd.control.received()}
+    assert len(receipt_fds) == 3
+    assert receipt_fds <= at_ofd, "every receipt's FN document reached the OFD simulator"
