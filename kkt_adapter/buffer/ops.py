@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 from datetime import datetime
-from enum import IntEnum
 from typing import Any
 
 from kkt_adapter.buffer.errors import BufferFull, DocumentTaken, IdempotencyConflict, IllegalTransition, NotFound
@@ -165,23 +164,6 @@ def put_setting(tx: Tx, name: str, value: str, actor: str, now: datetime) -> Non
         (name, value, stamp),
     )
     tx.event(EventDraft(stamp, "audit", f"setting {name}", actor, detail={"value": value}))
-
-
-class FnAck(IntEnum):
-    """The ``fn_ack`` column: is the OFD's ticket of a delivered receipt written into the FN."""
-
-    PENDING = 0
-    WRITTEN = 1
-    REFUSED = 2  # the FN refused it for good (and holds no ticket): not retried
-
-
-def set_fn_ack(tx: Tx, key: str, value: FnAck, now: datetime, reason: str) -> StoredReceipt:
-    """Record the ticket write-back of a ``delivered`` receipt (an "update" event with ``reason``);
-    :class:`IllegalTransition` for a receipt in any other state."""
-    state = _row(tx.conn, key)["state"]
-    if state != S.DELIVERED.value:
-        raise IllegalTransition(key, state, f"fn_ack={int(value)}")
-    return set_flag(tx, key, now, reason, fn_ack=int(value))
 
 
 def increment(tx: Tx, key: str, column: str) -> int:

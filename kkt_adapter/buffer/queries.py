@@ -164,14 +164,3 @@ def for_reconcile(
         "SELECT * FROM receipts WHERE device_id = ? AND state = 'unknown' ORDER BY seq", (device_id,)
     ).fetchall()
     return [StoredReceipt.from_row(r) for r in (*rows, *undecided)]
-
-
-def fn_unacked(conn: sqlite3.Connection, device_id: str, fn_serial: str, limit: int) -> list[StoredReceipt]:
-    """``delivered`` receipts of the device, fiscalized on FN ``fn_serial``, whose OFD ticket is not yet
-    written into the FN (``fn_ack = 0``), oldest first (uses the partial index of migration 2)."""
-    rows = conn.execute(
-        "SELECT * FROM receipts WHERE state = 'delivered' AND fn_ack = 0 AND device_id = ? AND fn_serial = ?"
-        " ORDER BY seq LIMIT ?",
-        (device_id, fn_serial, limit),
-    ).fetchall()
-    return [StoredReceipt.from_row(r) for r in rows]

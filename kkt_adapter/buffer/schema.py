@@ -64,9 +64,9 @@ MIGRATIONS: list[str] = [
         updated_at TEXT NOT NULL
     );
     """,
-    # 2: fn_ack — the OFD's ticket of a delivered receipt written back into the FN (host-relayed
-    # exchange): 0 not yet, 1 written (the FN holds a ticket), 2 the FN refused it for good. The
-    # partial index serves the relay's "delivered, not yet in the FN" query.
+    # 2: fn_ack — the OFD's ticket of a delivered receipt written back into the FN, from the own-dialect
+    # relay. No longer read or written (the FN relay keeps its own table, migration 4); kept so existing
+    # files and the migration chain stay valid.
     """
     ALTER TABLE receipts ADD COLUMN fn_ack INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX receipts_fn_ack_pending ON receipts(device_id, fn_serial, seq)

@@ -348,20 +348,6 @@ class Store(OutboxMethods):
 
         await self._write(op)
 
-    # --- the OFD ticket write-back into the FN ---------------------------------------------------------
-
-    async def fn_unacked(self, device_id: str, fn_serial: str, limit: int) -> list[StoredReceipt]:
-        """Delivered receipts of ``device_id`` on FN ``fn_serial`` whose ticket is not in the FN, oldest first."""
-        return await self._read(partial(queries.fn_unacked, device_id=device_id, fn_serial=fn_serial, limit=limit))
-
-    async def mark_fn_acked(self, key: str, reason: str = "OFD ticket written to the FN") -> None:
-        """Atomically: the FN holds the OFD's ticket of the delivered receipt ``key`` (``fn_ack = 1``)."""
-        await self._write(partial(ops.set_fn_ack, key=key, value=ops.FnAck.WRITTEN, now=self.clock(), reason=reason))
-
-    async def mark_fn_ack_refused(self, key: str, reason: str) -> None:
-        """Atomically: the FN refused the ticket of ``key`` for good (``fn_ack = 2``); it is not retried."""
-        await self._write(partial(ops.set_fn_ack, key=key, value=ops.FnAck.REFUSED, now=self.clock(), reason=reason))
-
 
 def _startup_chain_check(path: Path, busy_timeout_ms: int) -> ChainVerdict:
     """The cheap start-up walk of the audit chain (see :func:`kkt_adapter.buffer.chain_check.startup_check`)."""

@@ -1,22 +1,18 @@
-"""Migration 2 (``fn_ack``): a v1 file migrates in place, and the store tracks which OFD tickets are in the FN."""
+"""Migration 2 (``fn_ack``, unused since the FN relay keeps its own outbox): a v1 file migrates in place."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-from datetime import timedelta
 from pathlib import Path
 
-import pytest
-from buffer_support import NOW, fiscal, receipt
+from buffer_support import NOW, receipt
 
 from kkt_adapter.buffer.db import connect, migrate
-from kkt_adapter.buffer.errors import IllegalTransition
 from kkt_adapter.buffer.ops import body_hash
 from kkt_adapter.buffer.records import ts
 from kkt_adapter.buffer.schema import MIGRATIONS, SCHEMA_VERSION
 from kkt_adapter.buffer.store import Store
-from kkt_adapter.receipts.model import TaxSystem
 
 FN = "9999078900001234"  # the serial of buffer_support.fiscal()
 
@@ -40,26 +36,17 @@ def _v1_file(path: Path) -> None:
     conn.close()
 
 
-async def _delivered(store: Store, key: str, fd_number: int, device: str = "kkt1") -> None:
-    """Take a new receipt through printing and fiscalization to ``delivered`` (the sync's store calls)."""
-    await store.insert_receipt(key, receipt(fd_number), device, TaxSystem.OSN)
-    await store.begin_printing(key, fd_number - 1)
-    await store.mark_fiscalized(key, fiscal(fd_number), False, "fiscalized")
-    claimed = await store.claim_for_sync(10, 60, NOW)
-    assert key in {row.key for row in claimed}
-    await store.mark_delivered(key, f"T{fd_number}", NOW + timedelta(seconds=1))
-
-
 def test_v1_file_migrates_with_rows_pending(tmp_path: Path) -> None:
-    """Opening a v1 file adds ``fn_ack = 0`` to every row and its old delivered receipt becomes pending."""
+    """Opening a v1 file migrates it to the latest schema in place: ``fn_ack = 0`` on every row, rows intact."""
     path = tmp_path / "b.db"
     _v1_file(path)
 
     async def scenario() -> None:
         store = await Store.open(path, clock=lambda: NOW)
         try:
-            pending = await store.fn_unacked("kkt1", FN, 10)
-            assert [(r.key, r.fd_number, r.ofd_ticket) for r in pending] == [("old-delivered", 5, "TOLD")]
+            old = await store.get("old-delivered")
+            assert old is not None
+            assert (old.fd_number, old.ofd_ticket) == (5, "TOLD")
         finally:
             await store.close()
 
@@ -71,74 +58,6 @@ def test_v1_file_migrates_with_rows_pending(tmp_path: Path) -> None:
         ("old-accepted", 0),
     ]
     conn.close()
-
-
-def test_pending_query_uses_the_partial_index(tmp_path: Path) -> None:
-    """The relay's query is served by the partial index of pending delivered receipts."""
-    conn = connect(tmp_path / "b.db")
-    migrate(conn)
-    plan = conn.execute(
-        "EXPLAIN QUERY PLAN SELECT * FROM receipts WHERE state = 'delivered' AND fn_ack = 0 AND device_id = ?"
-        " AND fn_serial = ? ORDER BY seq LIMIT 8",
-        ("kkt1", FN),
-    ).fetchall()
-    assert any("receipts_fn_ack_pending" in str(row[-1]) for row in plan), plan
-    conn.close()
-
-
-def test_acked_and_refused_receipts_leave_the_pending_list(tmp_path: Path) -> None:
-    """fn_unacked lists delivered receipts oldest first; marked ones (written or refused) leave it, with an event."""
-
-    async def scenario() -> None:
-        store = await Store.open(tmp_path / "b.db", clock=lambda: NOW)
-        try:
-            for fd in (1, 2, 3):
-                await _delivered(store, f"k{fd}", fd)
-            assert [r.key for r in await store.fn_unacked("kkt1", FN, 2)] == ["k1", "k2"]
-            await store.mark_fn_acked("k1")
-            await store.mark_fn_ack_refused("k2", "the FN refused it")
-            assert [r.key for r in await store.fn_unacked("kkt1", FN, 10)] == ["k3"]
-            reasons = [event.reason for event in await store.events_of("k1")]
-            assert reasons[-1] == "OFD ticket written to the FN"
-            last = (await store.events_of("k2"))[-1]
-            assert (last.reason, last.detail) == ("the FN refused it", {"fn_ack": 2})
-        finally:
-            await store.close()
-
-    asyncio.run(scenario())
-
-
-def test_pending_list_is_per_device_and_fn(tmp_path: Path) -> None:
-    """Only the asked device's receipts on the asked FN are listed; not-yet-delivered ones never are."""
-
-    async def scenario() -> None:
-        store = await Store.open(tmp_path / "b.db", clock=lambda: NOW)
-        try:
-            await _delivered(store, "a", 1, device="kkt1")
-            await _delivered(store, "b", 2, device="kkt2")
-            await store.insert_receipt("c", receipt(3), "kkt1", TaxSystem.OSN)
-            assert [r.key for r in await store.fn_unacked("kkt1", FN, 10)] == ["a"]
-            assert await store.fn_unacked("kkt1", "0000000000000000", 10) == []
-        finally:
-            await store.close()
-
-    asyncio.run(scenario())
-
-
-def test_fn_ack_only_for_delivered_receipts(tmp_path: Path) -> None:
-    """Marking a receipt that is not delivered raises IllegalTransition and changes nothing."""
-
-    async def scenario() -> None:
-        store = await Store.open(tmp_path / "b.db", clock=lambda: NOW)
-        try:
-            await store.insert_receipt("k", receipt(), "kkt1", TaxSystem.OSN)
-            with pytest.raises(IllegalTransition):
-                await store.mark_fn_acked("k")
-            assert len(await store.events_of("k")) == 1
-        finally:
-            await store.close()
-
-    asyncio.run(scenario())
 
 
 def test_next_sync_due_is_answered_from_an_index(tmp_path: Path) -> None:
