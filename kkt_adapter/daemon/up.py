@@ -159,8 +159,26 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+def technician_commands(run_dir: Path, config: Path) -> str:
+    """The exact commands of the technician's jobs on this demo (its config, its token, its PID file)."""
+    kkt = Path(sys.executable).parent / "kkt-adapter"
+    token = f"--token-file {run_dir}/admin-token"
+    return f"""\
+Technician's commands for this demo (they need its config; without it they look at ./data):
+  {kkt} status --config {config}
+  {kkt} backup --config {config}
+  {kkt} verify-backup {run_dir}/backups/<the .db file backup printed>
+  {kkt} audit verify --config {config}
+  {kkt} reconcile --config {config} {token}
+  {kkt} dlq list --url http://127.0.0.1:{{port}} {token}
+  {kkt} shift close --url http://127.0.0.1:{{port}} {token}
+  {kkt} device set-clock --url http://127.0.0.1:{{port}} {token}
+  kill -9 "$(cat {run_dir}/kkt-adapter.pid)"   # kill the daemon: `up` starts it again, as systemd would"""
+
+
 def _banner(args: argparse.Namespace, run_dir: Path) -> None:
     base = f"http://127.0.0.1:{args.port}"
+    commands = technician_commands(run_dir, run_dir / "demo.toml").replace("{port}", str(args.port))
     print(
         f"""
 kkt-adapter is up (demo: emulated KKT, OFD simulator; nothing leaves this box)
@@ -176,6 +194,8 @@ kkt-adapter is up (demo: emulated KKT, OFD simulator; nothing leaves this box)
 Post a receipt:
   curl -s -X POST '{base}/v1/receipts?wait=10' -H 'Idempotency-Key: demo-1' \\
     -H 'Content-Type: application/json' -d @docs/examples/receipt.json
+
+{commands}
 
 Press Ctrl+C to stop.""",
         flush=True,
