@@ -3,7 +3,7 @@ host's, through the daemon (audited; refused while the shift is open). Exit code
 
 from __future__ import annotations
 
-from kkt_adapter.pipeline.cli import DEVICE_ACTIONS, run
+from kkt_adapter.pipeline.cli_shift import DEVICE_ACTIONS, run
 
 
 def main(argv: list[str]) -> int:

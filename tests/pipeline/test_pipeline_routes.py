@@ -13,7 +13,7 @@ from pipeline_app import ADMIN_TOKEN, build, serve
 from pipeline_rig import make_emulator, sale, settings_for
 
 from kkt_adapter.emulator.emulator import Emulator
-from kkt_adapter.pipeline import cli, cli_device
+from kkt_adapter.pipeline import cli_device, cli_shift
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -78,18 +78,18 @@ def test_shift_cli_opens_and_closes_the_shift(
     url, emu = daemon
     token_file = tmp_path / "admin.token"
     token_file.write_text(ADMIN_TOKEN + "\n")
-    assert cli.main(["open", "--url", url, "--token-file", str(token_file)]) == 0
+    assert cli_shift.main(["open", "--url", url, "--token-file", str(token_file)]) == 0
     assert emu.shift_open
     monkeypatch.setenv("KKT_ADAPTER_ADMIN_TOKEN", ADMIN_TOKEN)
-    assert cli.main(["close", "--url", url, "--device", "kkt1"]) == 0
+    assert cli_shift.main(["close", "--url", url, "--device", "kkt1"]) == 0
     assert not emu.shift_open
-    assert cli.main(["close", "--url", url, "--device", "kkt1"]) == 1  # no shift to close: refused
+    assert cli_shift.main(["close", "--url", url, "--device", "kkt1"]) == 1  # no shift to close: refused
 
 
 def test_shift_cli_without_a_token_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
     """No token anywhere → exit 2, nothing sent."""
     monkeypatch.delenv("KKT_ADAPTER_ADMIN_TOKEN", raising=False)
-    assert cli.main(["open", "--url", "http://127.0.0.1:9"]) == 2
+    assert cli_shift.main(["open", "--url", "http://127.0.0.1:9"]) == 2
 
 
 def _audits(db: Path) -> list[tuple[str, str]]:
@@ -154,7 +154,7 @@ def test_device_cli_set_clock(daemon: tuple[str, Emulator], monkeypatch: pytest.
     url, _ = daemon
     monkeypatch.setenv("KKT_ADAPTER_ADMIN_TOKEN", ADMIN_TOKEN)
     assert cli_device.main(["set-clock", "--url", url]) == 0
-    assert cli.main(["open", "--url", url]) == 0
+    assert cli_shift.main(["open", "--url", url]) == 0
     assert cli_device.main(["set-clock", "--url", url]) == 1
 
 

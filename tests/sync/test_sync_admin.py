@@ -25,7 +25,7 @@ from kkt_adapter.config.settings import Settings
 from kkt_adapter.export.outcome import Delivered, Outcome
 from kkt_adapter.export.sim.samples import seed_fiscalized
 from kkt_adapter.export.sim.server import free_port
-from kkt_adapter.sync import cli, cli_pause
+from kkt_adapter.sync import cli_dlq, cli_sync
 from kkt_adapter.sync.config import SyncConfig
 from kkt_adapter.sync.worker import SyncWorker
 
@@ -91,7 +91,7 @@ def _audit_reasons(db: Path) -> list[str]:
 
 def test_dlq_list_shows_reason_last_response_and_history(url: str, capsys: pytest.CaptureFixture[str]) -> None:
     """``dlq list`` returns each dead document with its reason, the OFD's answer and its events."""
-    answer = _json(capsys, cli.main, "list", "--url", url)
+    answer = _json(capsys, cli_dlq.main, "list", "--url", url)
     assert isinstance(answer, dict)
     assert answer["total"] == 2
     item = answer["items"][0]
@@ -105,8 +105,8 @@ def test_replay_one_returns_it_to_fiscalized_and_is_audited(
     url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """``dlq replay KEY`` moves the document back to fiscalized and writes an audit event."""
-    assert _json(capsys, cli.main, "replay", "sale-0", "--url", url) == {"replayed": 1, "key": "sale-0"}
-    status = _json(capsys, cli_pause.main, "status", "--url", url)
+    assert _json(capsys, cli_dlq.main, "replay", "sale-0", "--url", url) == {"replayed": 1, "key": "sale-0"}
+    status = _json(capsys, cli_sync.main, "status", "--url", url)
     assert isinstance(status, dict)
     assert (status["counts"]["dead"], status["counts"]["fiscalized"]) == (1, 2)
     assert "dlq replay" in _audit_reasons(tmp_path / "buffer.db")
@@ -114,30 +114,30 @@ def test_replay_one_returns_it_to_fiscalized_and_is_audited(
 
 def test_replay_all_and_ack(url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """``dlq ack`` acknowledges one dead document; ``dlq replay-all`` replays every dead one."""
-    assert _json(capsys, cli.main, "ack", "sale-1", "--url", url) == {"acknowledged": "sale-1"}
-    assert _json(capsys, cli.main, "replay-all", "--url", url) == {"replayed": 2}
+    assert _json(capsys, cli_dlq.main, "ack", "sale-1", "--url", url) == {"acknowledged": "sale-1"}
+    assert _json(capsys, cli_dlq.main, "replay-all", "--url", url) == {"replayed": 2}
     reasons = _audit_reasons(tmp_path / "buffer.db")
     assert {"dlq ack", "dlq replay"} <= set(reasons)
 
 
 def test_replaying_or_acking_a_document_not_in_the_dlq_is_refused(url: str, capsys: pytest.CaptureFixture[str]) -> None:
     """A key that is not dead gets 409 (exit 1); an unknown key gets 404."""
-    assert cli.main(["replay", "sale-2", "--url", url]) == 1
+    assert cli_dlq.main(["replay", "sale-2", "--url", url]) == 1
     assert "409" in capsys.readouterr().err
-    assert cli.main(["ack", "nope", "--url", url]) == 1
+    assert cli_dlq.main(["ack", "nope", "--url", url]) == 1
     assert "404" in capsys.readouterr().err
 
 
 def test_pause_and_resume_are_persisted(url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """``sync pause`` persists the switch in the buffer; ``status`` shows it; ``resume`` clears it."""
-    assert _json(capsys, cli_pause.main, "pause", "--url", url) == {"paused": True}
+    assert _json(capsys, cli_sync.main, "pause", "--url", url) == {"paused": True}
     with contextlib.closing(sqlite3.connect(tmp_path / "buffer.db")) as conn:
         assert conn.execute("SELECT value FROM settings WHERE name = 'sync.paused'").fetchone()[0] == "true"
-    status = _json(capsys, cli_pause.main, "status", "--url", url)
+    status = _json(capsys, cli_sync.main, "status", "--url", url)
     assert isinstance(status, dict)
     assert status["paused"] is True
     assert status["worker"]["breaker"] == "closed"
-    assert _json(capsys, cli_pause.main, "resume", "--url", url) == {"paused": False}
+    assert _json(capsys, cli_sync.main, "resume", "--url", url) == {"paused": False}
 
 
 def test_admin_routes_require_the_admin_token(
@@ -147,7 +147,7 @@ def test_admin_routes_require_the_admin_token(
     assert httpx.get(f"{url}/v1/admin/dlq").status_code == 401
     assert httpx.post(f"{url}/v1/admin/sync/pause", headers={"Authorization": "Bearer x"}).status_code == 403
     monkeypatch.setenv("KKT_ADAPTER_ADMIN_TOKEN", "wrong")
-    assert cli.main(["list", "--url", url]) == 1
+    assert cli_dlq.main(["list", "--url", url]) == 1
     assert "403" in capsys.readouterr().err
 
 
@@ -156,5 +156,5 @@ def test_cli_without_any_token_says_how_to_give_one(
 ) -> None:
     """No env token and no --token-file: exit 1 with a hint, no request sent."""
     monkeypatch.delenv("KKT_ADAPTER_ADMIN_TOKEN", raising=False)
-    assert cli_pause.main(["status", "--url", "http://127.0.0.1:9"]) == 1
+    assert cli_sync.main(["status", "--url", "http://127.0.0.1:9"]) == 1
     assert "KKT_ADAPTER_ADMIN_TOKEN" in capsys.readouterr().err
