@@ -100,6 +100,10 @@ class Metrics:
             ["device", "fn"],
             registry=r,
         )
+        self.buffer_used = Gauge("kkt_buffer_used_receipts", "Receipts held in the buffer", registry=r)
+        self.buffer_capacity = Gauge(
+            "kkt_buffer_capacity_receipts", "Receipts the buffer may hold (buffer.capacity)", registry=r
+        )
         self.ofd_outbox = Gauge("kkt_ofd_outbox_messages", "Relay outbox messages by state", ["state"], registry=r)
         self.ofd_dlq_size = Gauge(
             "kkt_ofd_dlq_size", "Relay messages dead-lettered or refused by the FN, not acknowledged", registry=r
@@ -177,6 +181,8 @@ class Metrics:
         self.queue_oldest_age.set(_age(now, buf.oldest_unfiscalized_at))
         self.unsent_oldest_age.set(unsent_age_s(snap, now) or 0.0)
         self.dlq_size.set(buf.dlq_size)
+        self.buffer_used.set(buf.capacity_used)
+        self.buffer_capacity.set(buf.capacity_limit)
         self.disk_free.set(buf.disk_free_bytes)
         self.audit_head_seq.set(buf.chain_head_seq)
         self.audit_chain_ok.set(0 if buf.chain_problem else 1)
