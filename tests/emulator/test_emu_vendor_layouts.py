@@ -117,3 +117,41 @@ def test_ff3f_count_is_the_unconfirmed_documents() -> None:
     dev = new_device()
     _day(dev)
     assert run(dev, 0xFF3F)[1] == len(dev.state.unconfirmed()).to_bytes(2, "little")
+
+
+def test_10h_read_as_read_short_status() -> None:
+    """ReadShortStatus.decode: operator, flags(short), mode (low nibble), sub-mode, ops lo, battery, power,
+    FM result, EJ result, ops hi — with a receipt of two lines open."""
+    dev = new_device()
+    run(dev, 0xE0)
+    run(dev, 0xFF46, ff46(100))
+    run(dev, 0xFF46, ff46(200))
+    r = Reader(run(dev, 0x10)[1])
+    operator, flags, mode, sub_mode, ops_lo = r.byte(), r.le(2), r.byte() & 0x0F, r.byte(), r.byte()
+    r.take(4)
+    assert (operator, flags, mode, sub_mode, ops_lo + (r.byte() << 8)) == (30, 0x0292, 8, 0, 2)
+
+
+def test_11h_read_as_long_printer_status() -> None:
+    """LongPrinterStatus(CommandInputStream): … date DMY, time HMS, fmFlags, serialNumber(int), dayNumber(short),
+    free FM records, registrations, free registrations, fiscalID(6) — date, serial, last shift and INN."""
+    dev = new_device()
+    _day(dev)
+    r = Reader(run(dev, 0x11)[1])
+    r.take(1 + 2 + 2 + 3 + 1 + 2)  # operator, firmware version, build, date, logical number, document number
+    flags, mode, _sub, _port = r.le(2), r.byte(), r.byte(), r.byte()
+    r.take(2 + 2 + 3)  # FM firmware version, build, date
+    d, m, y = r.take(3)
+    hh, mm, ss = r.take(3)
+    _fm_flags, serial, day_number = r.byte(), r.le(4), r.le(2)
+    r.take(2 + 1 + 1)
+    assert (flags, mode) == (0x0292, 2)
+    assert datetime(2000 + y, m, d, hh, mm, ss) == T0
+    assert (serial, day_number) == (dev.state.config.kkt_serial, dev.state.shift_number - 1)
+    assert r.le(6) == int(dev.state.config.inn)
+
+
+def test_ff02_read_as_fs_read_serial() -> None:
+    """FSReadSerial.decode: readString(16), the FN serial."""
+    dev = new_device()
+    assert run(dev, 0xFF02)[1].decode("ascii") == dev.state.config.fn_serial
