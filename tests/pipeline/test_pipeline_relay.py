@@ -82,6 +82,7 @@ def test_every_fn_document_is_relayed_and_the_queue_drains(tmp_path: Path) -> No
             await wait_until(lambda: all_in(rig.store, keys, frozenset({ReceiptState.FISCALIZED})), 10, "fiscalized")
             await asyncio.wait_for(rig.pipeline.workers[DEVICE].submit(Action.CLOSE_SHIFT, "test").future, 10)
             await drain(rig)
+            await wait_until(lambda: _written(rig, len(emu.archive)), 10, "every FD marked written")
             written = await rig.store.outbox_list(O.WRITTEN)
             assert sorted(m.fd_number for m in written) == [doc.fd_number for doc in emu.archive]
             assert {m.doc_type for m in written} == {2, 3, 5}  # shift open, receipts, shift close
@@ -191,6 +192,10 @@ def test_a_message_that_changes_while_read_is_read_again(tmp_path: Path) -> None
     asyncio.run(scenario())
 
 
+async def _written(rig: Rig, count: int) -> bool:
+    return (await rig.store.outbox_counts())["written"] == count
+
+
 async def _stored(rig: Rig, fd: int) -> bool:
     return await rig.store.outbox_get(FN, fd) is not None
 
@@ -215,6 +220,26 @@ def test_device_mode_leaves_the_fn_queue_alone(tmp_path: Path) -> None:
             await asyncio.sleep(0.5)
             assert sum((await rig.store.outbox_counts()).values()) == 0
             assert rig.emulators[DEVICE].unsent_count == 2
+        finally:
+            await close_rig(rig)
+
+    asyncio.run(scenario())
+
+
+def test_a_slow_fn_still_drains(tmp_path: Path) -> None:
+    """With every FF30–FF33 answer delayed 150 ms (within the link's answer timeout) the queue still drains
+    and nothing is read or written twice."""
+
+    async def scenario() -> None:
+        rig = await open_rig(tmp_path, [DEVICE])
+        emu = rig.emulators[DEVICE]
+        try:
+            emu.set_faults(ofd_delay_ms=150)
+            await rig.post("a", sale(1000, "a"), DEVICE)
+            await wait_until(lambda: all_in(rig.store, ["a"], frozenset({ReceiptState.FISCALIZED})), 10, "fiscalized")
+            await drain(rig)
+            await wait_until(lambda: _written(rig, 2), 10, "both marked written")
+            assert emu.snapshot()["ofd_relay"]["tickets_taken"] == 2
         finally:
             await close_rig(rig)
 
