@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime
 
 from kkt_adapter.ops.problem import Limits, Problem, Severity
 from kkt_adapter.ops.snapshot import BreakerState, Snapshot
-from kkt_adapter.ops.wording import agree, days, duration, receipts, them
+from kkt_adapter.ops.wording import agree, days, documents, duration, receipts, them
 
 _MB = 1024 * 1024
 UNFISCALIZED_STATES = ("accepted", "printing", "unknown")
@@ -93,25 +93,37 @@ def _check_capacity(used: int, limit: int, lim: Limits) -> Iterator[Problem]:
 def unsent_age_s(snap: Snapshot, now: datetime) -> float | None:
     """Age of the oldest fiscal document the OFD has not confirmed, in seconds, or None when none waits.
 
-    Measured on the devices' clocks (the FN's 30-day block runs on its own): each FN's oldest unsent
-    date against its device's time, and the buffer's oldest undelivered receipt (a fiscal time, so a
-    device time of an unnamed device) against the earliest device's time (the host's without devices).
+    The FNs' own queues only (FF39), each FN's oldest unsent date against its device's clock: the 30-day
+    block runs on the FN. Receipts waiting for the optional HQ export are not the OFD's backlog.
     """
     ages = [
         (d.now_of(now) - d.fn.oldest_unsent_at).total_seconds()
         for d in snap.devices
         if d.fn is not None and d.fn.oldest_unsent_at is not None and d.fn.unsent_count > 0
     ]
-    if snap.buffer.oldest_undelivered_at is not None:
-        device_now = min((d.now_of(now) for d in snap.devices), default=now)
-        ages.append((device_now - snap.buffer.oldest_undelivered_at).total_seconds())
     return max(0.0, max(ages)) if ages else None
 
 
+def oldest_unsent_date(snap: Snapshot) -> date | None:
+    """The device-local date of the oldest document any FN still waits to send, or None."""
+    dates = [
+        d.fn.oldest_unsent_at.date()
+        for d in snap.devices
+        if d.fn is not None and d.fn.oldest_unsent_at is not None and d.fn.unsent_count > 0
+    ]
+    return min(dates) if dates else None
+
+
 def unsent_count(snap: Snapshot) -> int:
-    """Documents waiting for the OFD: the larger of the buffer's and the FNs' own counts."""
-    in_fns = sum(d.fn.unsent_count for d in snap.devices if d.fn is not None)
-    return max(in_fns, snap.buffer.count(UNDELIVERED_STATE))
+    """Documents waiting for the OFD: the sum of the FNs' own queues (FF39)."""
+    return sum(d.fn.unsent_count for d in snap.devices if d.fn is not None)
+
+
+def _backlog_sentence(count: int, oldest: date | None, days_left: int) -> str:
+    """ "142 документа не переданы в ОФД, самый старый от 07.03.2026; касса заблокируется через 27 дней" """
+    since = f", самый старый от {oldest:%d.%m.%Y}" if oldest is not None else ""
+    waiting = f"{documents(count)} {agree(count, 'не передан', 'не переданы')} в ОФД{since}"
+    return f"{waiting}; касса заблокируется через {days(days_left)}"
 
 
 def _backlog_stage(age_days: float, lim: Limits) -> int:
@@ -157,14 +169,13 @@ def check_ofd(snap: Snapshot, now: datetime, lim: Limits) -> Iterator[Problem]:
         )  # fmt: skip
         return
     severity, action = _backlog_action(stage, days_left, lim)
+    backlog = _backlog_sentence(count, oldest_unsent_date(snap), days_left)
     if unreachable or stale:
         since = f" {duration(offline_s)}" if offline_s is not None else ""
-        waiting = f"; {receipts(count)} {agree(count, 'ждёт', 'ждут')} отправки" if count > 0 else ""
-        block = f"; касса заблокируется через {days(days_left)}" if count > 0 else ""
-        yield Problem("ofd", severity, "ofd_unreachable", f"Нет связи с ОФД{since}{waiting}{block}", action, details)
+        waiting = f"; {backlog}" if count > 0 else ""
+        yield Problem("ofd", severity, "ofd_unreachable", f"Нет связи с ОФД{since}{waiting}", action, details)
     elif stage > 0 and count > 0:
-        message = f"Чеки не переданы в ОФД {days(math.floor(age_days))}; касса заблокируется через {days(days_left)}"
-        yield Problem("ofd", severity, "ofd_backlog_old", message, action, details)
+        yield Problem("ofd", severity, "ofd_backlog_old", backlog[0].upper() + backlog[1:], action, details)
 
 
 def check_workers(snap: Snapshot, now: datetime, lim: Limits) -> Iterator[Problem]:

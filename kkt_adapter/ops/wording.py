@@ -24,6 +24,11 @@ def receipts(n: int) -> str:
     return plural(n, "чек", "чека", "чеков")
 
 
+def documents(n: int) -> str:
+    """``n`` documents: "1 документ", "3 документа", "21 документ", "142 документа", "5 документов"."""
+    return plural(n, "документ", "документа", "документов")
+
+
 def days(n: int) -> str:
     """``n`` days: "1 день", "3 дня", "21 день", "27 дней"."""
     return plural(n, "день", "дня", "дней")

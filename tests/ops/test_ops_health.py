@@ -84,16 +84,41 @@ def test_paper_out_is_critical_with_the_cashier_sentence() -> None:
     assert can_accept_receipts(evaluate(s, NOW))[0] is True
 
 
-def test_ofd_unreachable_sentence_counts_receipts_and_days_to_block() -> None:
-    """The OFD offline for 3 h with 142 waiting receipts, the oldest 3 days old, says so in one sentence."""
-    buffer = BufferSnapshot(counts_by_state={"fiscalized": 142}, oldest_undelivered_at=NOW - timedelta(days=3))
+def test_ofd_unreachable_sentence_counts_documents_dates_the_oldest_and_days_to_block() -> None:
+    """The OFD offline for 3 h with 142 documents in the FN, the oldest 3 days old, says so in one sentence."""
+    unsent = fn(unsent_count=142, oldest_unsent_at=NOW - timedelta(days=3))
     s = snap(
-        buffer=buffer,
+        devices=(device(fn=unsent),),
         ofd=OfdSnapshot(BreakerState.OPEN, last_success_at=NOW - timedelta(hours=3), consecutive_failures=9),
     )
     text = sentence(s, "ofd_unreachable")
-    assert text.startswith("Нет связи с ОФД 3 ч; 142 чека ждут отправки; касса заблокируется через 27 дней — ")
+    assert text.startswith(
+        "Нет связи с ОФД 3 ч; 142 документа не переданы в ОФД, самый старый от 07.03.2026; "
+        "касса заблокируется через 27 дней — "
+    )
     assert codes(s)["ofd_unreachable"] is Severity.WARNING
+
+
+@pytest.mark.parametrize(
+    ("count", "words"),
+    [(1, "1 документ не передан"), (3, "3 документа не переданы"), (11, "11 документов не переданы"),
+     (21, "21 документ не передан"), (25, "25 документов не переданы")],
+)  # fmt: skip
+def test_backlog_sentence_agrees_with_the_count(count: int, words: str) -> None:
+    """The backlog sentence uses the Russian plural and agreement of the document count."""
+    unsent = fn(unsent_count=count, oldest_unsent_at=NOW - timedelta(days=8))
+    text = sentence(snap(devices=(device(fn=unsent),)), "ofd_backlog_old")
+    assert (
+        text
+        == f"{words} в ОФД, самый старый от 02.03.2026; касса заблокируется через 22 дня — " + text.split(" — ", 1)[1]
+    )
+
+
+def test_receipts_waiting_for_the_export_are_not_the_ofd_backlog() -> None:
+    """Fiscalized receipts in the buffer (the HQ export's queue) raise no OFD problem: the FN's queue is empty."""
+    buffer = BufferSnapshot(counts_by_state={"fiscalized": 500}, oldest_undelivered_at=NOW - timedelta(days=10))
+    found = [p for p in evaluate(snap(buffer=buffer), NOW).problems if p.component == "ofd"]
+    assert found == []
 
 
 @pytest.mark.parametrize(

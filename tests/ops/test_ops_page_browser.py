@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from playwright.sync_api import Dialog, Page, expect, sync_playwright
 from kkt_adapter.kkt.types import Mode, SubMode
 from kkt_adapter.ops.health_api import HealthSource, health_router
 from kkt_adapter.ops.page import page_router
-from kkt_adapter.ops.snapshot import BreakerState, BufferSnapshot, DeviceSnapshot, OfdSnapshot, Snapshot
+from kkt_adapter.ops.snapshot import BreakerState, BufferSnapshot, DeviceSnapshot, FnSnapshot, OfdSnapshot, Snapshot
 
 Serve = Callable[[FastAPI], str]
 MSK = timezone(timedelta(hours=3))
@@ -40,8 +41,10 @@ def snapshot(*, broken: bool) -> Snapshot:
     return Snapshot(
         taken_at=NOW,
         taken_mono=1.0,
-        devices=(dev,),
-        buffer=BufferSnapshot(counts_by_state={"fiscalized": 142}, oldest_undelivered_at=NOW - timedelta(days=3)),
+        devices=(
+            replace(dev, fn=FnSnapshot("9999078900001234", unsent_count=142, oldest_unsent_at=NOW - timedelta(days=3))),
+        ),
+        buffer=BufferSnapshot(counts_by_state={"fiscalized": 142}),
         ofd=OfdSnapshot(BreakerState.OPEN, last_success_at=NOW - timedelta(hours=3), consecutive_failures=7),
     )
 
@@ -86,7 +89,7 @@ def _expect_broken(page: Page) -> None:
     problems = page.locator("#problems li")
     expect(problems.filter(has_text="Закончилась бумага — вставьте новый рулон")).to_have_count(1)
     expect(
-        problems.filter(has_text="Нет связи с ОФД 3 ч; 142 чека ждут отправки; касса заблокируется через 27 дней")
+        problems.filter(has_text="Нет связи с ОФД 3 ч; 142 документа не переданы в ОФД, самый старый от 07.03.2026")
     ).to_have_count(1)
     page.locator("#details summary").click()
     expect(page.locator("#devices")).to_contain_text("режим: смена открыта")

@@ -181,7 +181,7 @@ def test_page_shows_paper_and_ofd_problems_of_the_real_system_then_turns_green(s
             expect(paper).to_contain_text("бумага")
             expect(paper).to_contain_text("вставьте новый рулон")
             expect(ofd).to_contain_text("Нет связи с ОФД")
-            expect(ofd).to_contain_text("ждут отправки")
+            expect(ofd).to_contain_text("в ОФД, самый старый от")
             expect(ofd).to_contain_text("проверьте подключение к интернету")
             page.screenshot(path=str(ARTIFACTS / "system-problems.png"), full_page=True)
             assert system.state_of("sys-3") == "accepted", "nothing may print while the paper is out"
