@@ -73,10 +73,15 @@ async def list_dlq(
 
 
 @router.post("/v1/admin/dlq/replay-all")
-async def replay_all(request: Request, actor: Admin) -> dict[str, Any]:
-    """Send every dead document again under its same id (back to ``fiscalized``, attempts reset)."""
+async def replay_all(
+    request: Request,
+    actor: Admin,
+    include_acknowledged: Annotated[bool, Query(description="also the documents an operator acknowledged")] = False,
+) -> dict[str, Any]:
+    """Send every dead document again under its same id (back to ``fiscalized``, attempts reset); the ones an
+    operator acknowledged stay dead unless ``include_acknowledged``."""
     services = get_services(request)
-    count = await services.store.replay_dead(None, actor)
+    count = await services.store.replay_dead(None, actor, include_acknowledged)
     _wake(services)
     return {"replayed": count}
 
@@ -101,6 +106,22 @@ async def replay_one(key: str, request: Request, actor: Admin) -> dict[str, Any]
         raise ApiError(409, "not_dead", str(exc)) from exc
     _wake(services)
     return {"replayed": count, "key": key}
+
+
+@router.post("/v1/admin/receipts/{key}/resend")
+async def resend_one(key: str, request: Request, actor: Admin) -> dict[str, Any]:
+    """Send a ``delivered`` document again under its same id (reconcile's ``not_at_ofd``: the OFD does not
+    hold it); audited. 404 unknown key, 409 ``not_delivered`` in any other state."""
+    services = get_services(request)
+    item = await services.store.get(key)
+    if item is None:
+        raise ApiError(404, "not_found", f"No receipt with key {key!r}.")
+    try:
+        await services.store.resend_delivered(key, actor, "the OFD does not hold it (reconcile not_at_ofd)")
+    except IllegalTransition as exc:
+        raise ApiError(409, "not_delivered", f"Receipt {key!r} is {item.state.value}, not delivered.") from exc
+    _wake(services)
+    return {"resent": key}
 
 
 @router.post("/v1/admin/dlq/{key}/ack")

@@ -97,6 +97,7 @@ def apply_transition(
     reason: str,
     actor: str = "daemon",
     expect: frozenset[ReceiptState] | None = None,
+    operator: bool = False,
     **columns: Any,
 ) -> ReceiptState:
     """:func:`transition` without reading the row back: the same lifecycle check, update and chained
@@ -107,7 +108,7 @@ def apply_transition(
     old = ReceiptState(found[0])
     if expect is not None and old not in expect:
         raise IllegalTransition(key, old.value, new.value)
-    check_transition(key, old, new)
+    check_transition(key, old, new, operator)
     stamp = ts(now)
     assignments = {"state": new.value, "updated_at": stamp, **columns}
     sql = ", ".join(f"{name} = ?" for name in assignments)
@@ -213,10 +214,32 @@ def deliver_many(tx: Tx, tickets: list[tuple[str, str]], now: datetime) -> list[
     return skipped
 
 
-def replay_dead(tx: Tx, key: str | None, actor: str, now: datetime) -> int:
-    """dead → fiscalized for ``key`` (or every dead receipt), attempts reset, audited; the count."""
+def resend_delivered(tx: Tx, key: str, actor: str, reason: str, now: datetime) -> None:
+    """delivered → fiscalized (an operator-only edge) under the same document id, attempts reset, audited:
+    the OFD does not hold a document the buffer took as delivered. :class:`IllegalTransition` otherwise."""
+    apply_transition(
+        tx,
+        key,
+        S.FISCALIZED,
+        now,
+        f"resend: {reason}",
+        actor=actor,
+        expect=frozenset({S.DELIVERED}),
+        operator=True,
+        sync_attempts=0,
+        next_attempt_at=None,
+        lease_until=None,
+    )
+    audit(tx, "ofd resend", actor, {"key": key, "reason": reason}, now, key)
+
+
+def replay_dead(tx: Tx, key: str | None, actor: str, now: datetime, include_acknowledged: bool = False) -> int:
+    """dead → fiscalized for ``key`` (or every dead receipt not acknowledged, all with
+    ``include_acknowledged``), attempts reset, audited; the count."""
     if key is None:
-        keys = [r[0] for r in tx.conn.execute("SELECT key FROM receipts WHERE state = 'dead' ORDER BY seq").fetchall()]
+        acked = "" if include_acknowledged else " AND dead_acked = 0"
+        sql = f"SELECT key FROM receipts WHERE state = 'dead'{acked} ORDER BY seq"  # noqa: S608 - fixed text
+        keys = [r[0] for r in tx.conn.execute(sql).fetchall()]
     else:
         keys = [key]
     for one in keys:
@@ -233,5 +256,6 @@ def replay_dead(tx: Tx, key: str | None, actor: str, now: datetime) -> int:
             lease_until=None,
             dead_acked=0,
         )
-    audit(tx, "dlq replay", actor, {"key": key, "count": len(keys)}, now, key)
+    detail = {"key": key, "count": len(keys), "include_acknowledged": include_acknowledged}
+    audit(tx, "dlq replay", actor, detail, now, key)
     return len(keys)

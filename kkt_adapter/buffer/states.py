@@ -31,12 +31,19 @@ ALLOWED: dict[ReceiptState, frozenset[ReceiptState]] = {
     S.REJECTED: frozenset(),
 }
 
+# Edges only an audited operator action takes, never the daemon: a ``delivered`` receipt the OFD does not
+# hold (reconcile's ``not_at_ofd``) is sent again under its same document id.
+OPERATOR_ONLY: frozenset[tuple[ReceiptState, ReceiptState]] = frozenset({(S.DELIVERED, S.FISCALIZED)})
+
 # Receipts that still occupy the buffer's capacity: everything not finished for good.
 PENDING = frozenset({S.ACCEPTED, S.PRINTING, S.UNKNOWN, S.FISCALIZED, S.DEAD})
 NOT_FISCALIZED = frozenset({S.ACCEPTED, S.PRINTING, S.UNKNOWN})
 
 
-def check_transition(key: str, old: ReceiptState, new: ReceiptState) -> None:
-    """Raise :class:`IllegalTransition` unless ``old → new`` is an edge of the lifecycle."""
+def check_transition(key: str, old: ReceiptState, new: ReceiptState, operator: bool = False) -> None:
+    """Raise :class:`IllegalTransition` unless ``old → new`` is an edge of the lifecycle (or, for an
+    ``operator`` action, one of :data:`OPERATOR_ONLY`)."""
+    if operator and (old, new) in OPERATOR_ONLY:
+        return
     if new not in ALLOWED[old]:
         raise IllegalTransition(key, old.value, new.value)

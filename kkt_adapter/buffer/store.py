@@ -334,9 +334,17 @@ class Store(OutboxMethods):
     async def list_dead(self, limit: int = 100, offset: int = 0) -> list[StoredReceipt]:
         return await self._read(partial(queries.dead, limit=limit, offset=offset))
 
-    async def replay_dead(self, key: str | None, actor: str) -> int:
-        """Atomically: dead → fiscalized (same document id) for one key or all, attempts reset, audited; the count."""
-        return await self._write(partial(ops.replay_dead, key=key, actor=actor, now=self.clock()))
+    async def replay_dead(self, key: str | None, actor: str, include_acknowledged: bool = False) -> int:
+        """Atomically: dead → fiscalized (same document id) for one key or all (acknowledged ones only with
+        ``include_acknowledged``), attempts reset, audited; the count."""
+        return await self._write(
+            partial(ops.replay_dead, key=key, actor=actor, now=self.clock(), include_acknowledged=include_acknowledged)
+        )
+
+    async def resend_delivered(self, key: str, actor: str, reason: str) -> None:
+        """Atomically: delivered → fiscalized (same document id, sent again by the sync), audited;
+        :class:`NotFound` / :class:`IllegalTransition` (nothing written) when it is not ``delivered``."""
+        await self._write(partial(ops.resend_delivered, key=key, actor=actor, reason=reason, now=self.clock()))
 
     async def ack_dead(self, key: str, actor: str) -> None:
         """Atomically: acknowledge a dead document (it stays dead, leaves the DLQ count) and audit it."""

@@ -23,7 +23,7 @@ from kkt_adapter.config import ConfigError, load_settings
 from kkt_adapter.config.secrets import ADMIN_TOKEN_ENV, EXPORT_TOKEN_ENV, load_secret
 from kkt_adapter.config.settings import Settings
 from kkt_adapter.export.client import OfdClientConfig
-from kkt_adapter.ops.reconcile import OPERATIONS, Report, Sources, Totals, compare, ofd_ids_to_ask
+from kkt_adapter.ops.reconcile import OPERATIONS, Discrepancy, Kind, Report, Sources, Totals, compare, ofd_ids_to_ask
 from kkt_adapter.ops.reconcile_scope import Scope, ScopeNotFound
 from kkt_adapter.ops.reconcile_sources import DaemonFn, FnSide, SourceError, read_buffer, read_fn, read_ofd
 
@@ -41,6 +41,13 @@ def _cell(totals: Totals | None) -> str:
     return "—" if totals is None else f"{totals.count} / {money(totals.sum_kop)}"
 
 
+def _command(found: Discrepancy) -> str:
+    """The command that acts on a discrepancy, where one exists (appended to its line)."""
+    if found.kind is Kind.NOT_AT_OFD and found.key is not None:
+        return f"\n      → send it again (same document id, audited): kkt-adapter dlq resend {found.key}"
+    return ""
+
+
 def render(report: Report, header: list[str]) -> str:
     """The report as lines for a terminal: the header, the table, the discrepancies, the verdict (pure)."""
     lines = [*header, "", f"{'shift':>5}  {'operation':<12} {'buffer':>20} {'FN':>20} {'OFD':>20}"]
@@ -55,7 +62,7 @@ def render(report: Report, header: list[str]) -> str:
         lines.append("OK: no discrepancies")
         return "\n".join(lines)
     lines.append(f"DISCREPANCIES: {len(report.discrepancies)}")
-    lines += [f"  [{d.kind.value}] {d.detail}" for d in report.discrepancies]
+    lines += [f"  [{d.kind.value}] {d.detail}{_command(d)}" for d in report.discrepancies]
     return "\n".join(lines)
 
 

@@ -1,4 +1,5 @@
-"""``kkt-adapter dlq list|replay KEY|replay-all|ack KEY``: the dead-letter queue, through the daemon's admin API."""
+"""``kkt-adapter dlq list|replay KEY|replay-all [--include-acknowledged]|ack KEY|resend KEY``: the dead-letter
+queue, and sending a delivered document the OFD does not hold again, through the daemon's admin API."""
 
 from __future__ import annotations
 
@@ -27,8 +28,14 @@ def _replay(args: argparse.Namespace) -> None:
 
 
 def _replay_all(args: argparse.Namespace) -> None:
-    answer = call(args, "POST", "/v1/admin/dlq/replay-all")
+    params = {"include_acknowledged": "true"} if args.include_acknowledged else None
+    answer = call(args, "POST", "/v1/admin/dlq/replay-all", params)
     print_json(answer) if args.json else print(f"replayed {answer['replayed']} document(s)")
+
+
+def _resend(args: argparse.Namespace) -> None:
+    answer = call(args, "POST", f"/v1/admin/receipts/{args.key}/resend")
+    print_json(answer) if args.json else print(f"resent {answer['resent']} (same document id)")
 
 
 def _ack(args: argparse.Namespace) -> None:
@@ -46,11 +53,16 @@ def _parser() -> argparse.ArgumentParser:
     replay = commands.add_parser("replay", help="send one document again (same id)")
     replay.add_argument("key")
     replay.set_defaults(action=_replay)
-    commands.add_parser("replay-all", help="send every dead document again").set_defaults(action=_replay_all)
+    replay_all = commands.add_parser("replay-all", help="send every dead document again (not acknowledged ones)")
+    replay_all.add_argument("--include-acknowledged", action="store_true", help="also the acknowledged ones")
+    replay_all.set_defaults(action=_replay_all)
     ack = commands.add_parser("ack", help="acknowledge a dead document")
     ack.add_argument("key")
     ack.set_defaults(action=_ack)
-    for sub in (listing, replay, ack, commands.choices["replay-all"]):
+    resend = commands.add_parser("resend", help="send a delivered document the OFD does not hold again (same id)")
+    resend.add_argument("key")
+    resend.set_defaults(action=_resend)
+    for sub in (listing, replay, ack, replay_all, resend):
         add_connection_args(sub)
     return parser
 

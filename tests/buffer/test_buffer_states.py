@@ -47,3 +47,12 @@ def test_every_edge_is_allowed(old: ReceiptState, new: ReceiptState) -> None:
 def test_finished_states_leave_the_pending_set() -> None:
     """Delivered and rejected receipts no longer occupy the buffer's capacity; all others do."""
     assert set(ReceiptState) - PENDING == {S.DELIVERED, S.REJECTED}
+
+
+def test_only_an_operator_may_send_a_delivered_receipt_again() -> None:
+    """delivered → fiscalized (reconcile's resend) is refused to the daemon and allowed to an operator action."""
+    with pytest.raises(IllegalTransition):
+        check_transition("k1", S.DELIVERED, S.FISCALIZED)
+    check_transition("k1", S.DELIVERED, S.FISCALIZED, operator=True)
+    with pytest.raises(IllegalTransition):
+        check_transition("k1", S.REJECTED, S.FISCALIZED, operator=True)

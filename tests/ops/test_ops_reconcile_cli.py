@@ -78,3 +78,10 @@ def test_an_unreachable_daemon_means_it_cannot_run(tmp_path: Path, capsys: pytes
         url = f"http://127.0.0.1:{port}"
         assert main(["--device", "kkt1", "--url", url, "--token-file", str(token)]) == 2
     assert f"cannot reach the daemon at {url}" in capsys.readouterr().err
+
+
+def test_not_at_ofd_names_the_command_that_resends_it() -> None:
+    """A delivered receipt the OFD does not hold comes with the exact command that sends it again."""
+    found = Discrepancy(Kind.NOT_AT_OFD, "receipt pos-7 is 'delivered' but the OFD does not hold X-7", key="pos-7")
+    text = render(Report(rows=(), discrepancies=(found,)), ["head"])
+    assert "kkt-adapter dlq resend pos-7" in text

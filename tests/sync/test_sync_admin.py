@@ -38,7 +38,7 @@ async def _never_called(_doc: object) -> Outcome:
 
 @contextlib.contextmanager
 def daemon(db: Path) -> Iterator[str]:
-    """The API app with the sync routes over a buffer holding 3 fiscalized receipts, 2 of them dead."""
+    """The API app with the sync routes over a buffer holding 3 fiscalized receipts: 2 dead, 1 delivered."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -46,6 +46,7 @@ def daemon(db: Path) -> Iterator[str]:
         keys = await seed_fiscalized(store, range(3))
         for key in keys[:2]:
             await store.mark_dead(key, "422 document rejected as invalid", '{"error":"validation"}', datetime.now(UTC))
+        await store.mark_delivered(keys[2], "T-2", datetime.now(UTC))
         worker = SyncWorker(store, _never_called, SyncConfig())
         app.state.services = Services(
             settings=Settings(), store=store, clock=lambda: datetime.now(UTC), admin_token=SecretStr(ADMIN), sync=worker
@@ -108,14 +109,17 @@ def test_replay_one_returns_it_to_fiscalized_and_is_audited(
     assert _json(capsys, cli_dlq.main, "replay", "sale-0", "--url", url) == {"replayed": 1, "key": "sale-0"}
     status = _json(capsys, cli_sync.main, "status", "--url", url)
     assert isinstance(status, dict)
-    assert (status["counts"]["dead"], status["counts"]["fiscalized"]) == (1, 2)
+    assert (status["counts"]["dead"], status["counts"]["fiscalized"]) == (1, 1)
     assert "dlq replay" in _audit_reasons(tmp_path / "buffer.db")
 
 
 def test_replay_all_and_ack(url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """``dlq ack`` acknowledges one dead document; ``dlq replay-all`` replays every dead one."""
+    """``dlq ack`` acknowledges one dead document; ``dlq replay-all`` replays the others, and the acknowledged
+    one only with ``--include-acknowledged``."""
     assert _json(capsys, cli_dlq.main, "ack", "sale-1", "--url", url) == {"acknowledged": "sale-1"}
-    assert _json(capsys, cli_dlq.main, "replay-all", "--url", url) == {"replayed": 2}
+    assert _json(capsys, cli_dlq.main, "replay-all", "--url", url) == {"replayed": 1}
+    assert _json(capsys, cli_dlq.main, "replay-all", "--url", url) == {"replayed": 0}
+    assert _json(capsys, cli_dlq.main, "replay-all", "--include-acknowledged", "--url", url) == {"replayed": 1}
     reasons = _audit_reasons(tmp_path / "buffer.db")
     assert {"dlq ack", "dlq replay"} <= set(reasons)
 
@@ -158,3 +162,19 @@ def test_cli_without_any_token_says_how_to_give_one(
     monkeypatch.delenv("KKT_ADAPTER_ADMIN_TOKEN", raising=False)
     assert cli_sync.main(["status", "--url", "http://127.0.0.1:9"]) == 1
     assert "KKT_ADAPTER_ADMIN_TOKEN" in capsys.readouterr().err
+
+
+def test_resend_sends_a_delivered_document_again_and_is_audited(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``dlq resend KEY`` (reconcile's not_at_ofd advice): delivered → fiscalized under the same id, audited;
+    a document that is not delivered is refused (409), an unknown key 404."""
+    assert _json(capsys, cli_dlq.main, "resend", "sale-2", "--url", url) == {"resent": "sale-2"}
+    status = _json(capsys, cli_sync.main, "status", "--url", url)
+    assert isinstance(status, dict)
+    assert (status["counts"]["fiscalized"], status["counts"].get("delivered", 0)) == (1, 0)
+    assert "ofd resend" in _audit_reasons(tmp_path / "buffer.db")
+    assert cli_dlq.main(["resend", "sale-2", "--url", url]) == 1
+    assert "409" in capsys.readouterr().err
+    assert cli_dlq.main(["resend", "nope", "--url", url]) == 1
+    assert "404" in capsys.readouterr().err
