@@ -40,40 +40,41 @@ def _tz(services: Services) -> ZoneInfo:
     return ZoneInfo(services.settings.ops.timezone)
 
 
-def _answer(services: Services, stored: StoredReceipt, response: Response, status: int) -> ReceiptOut:
-    response.status_code = status
-    response.headers["Location"] = f"/v1/receipts/{stored.key}"
-    return receipt_out(stored, _tz(services))
+def _answer(services: Services, stored: StoredReceipt, status: int) -> Response:
+    """The receipt as JSON with its ``Location``: serialized once here (the route's ``response_model``
+    documents it; returning a ``Response`` spares FastAPI validating the same model again)."""
+    body = receipt_out(stored, _tz(services)).model_dump_json().encode()
+    headers = {"Location": f"/v1/receipts/{stored.key}"}
+    return Response(body, status_code=status, headers=headers, media_type="application/json")
 
 
 @router.post("", response_model=ReceiptOut, status_code=202, responses=ERRORS)
 async def post_receipt(
     receipt: ReceiptIn,
     request: Request,
-    response: Response,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
     wait: Annotated[float | None, Query(ge=0, le=600, description="Seconds to wait for the fiscal result")] = None,
-) -> ReceiptOut:
+) -> Response:
     """Accept a receipt. 202 = stored durably (not yet fiscalized); 201 = fiscalized within ``wait``;
     200 = a replay of a key already stored with the same body; 409 = the key is used by another body."""
     services = get_services(request)
     key = _key(idempotency_key, receipt)
     admitted = _admit(services, receipt)
     if isinstance(admitted, ApiError):
-        return await _replay(services, key, receipt, response, admitted)
+        return await _replay(services, key, receipt, admitted)
     device_id, tax_system = admitted
     started = time.monotonic()
     try:  # the buffer decides new key / same body (created False) / other body (IdempotencyConflict, 409)
         stored, created = await services.store.insert_receipt(key, receipt, device_id, tax_system)
     except StorageUnavailable as exc:  # the disk refuses writes: a receipt stored earlier can be confirmed
-        return await _replay(services, key, receipt, response, exc)
+        return await _replay(services, key, receipt, exc)
     if not created:
-        return _answer(services, stored, response, 200)
+        return _answer(services, stored, 200)
     services.observe_intake(time.monotonic() - started)
     settings = services.settings
     wait_s = min(settings.api.wait_default_s if wait is None else wait, settings.api.wait_max_s)
     stored = await _wait_settled(services, stored, wait_s)
-    return _answer(services, stored, response, 201 if stored.state in SETTLED else 202)
+    return _answer(services, stored, 201 if stored.state in SETTLED else 202)
 
 
 def _admit(services: Services, receipt: ReceiptIn) -> tuple[str, TaxSystem] | ApiError:
@@ -95,14 +96,14 @@ def _admit(services: Services, receipt: ReceiptIn) -> tuple[str, TaxSystem] | Ap
     return device_id, tax_system
 
 
-async def _replay(services: Services, key: str, receipt: ReceiptIn, response: Response, error: Exception) -> ReceiptOut:
+async def _replay(services: Services, key: str, receipt: ReceiptIn, error: Exception) -> Response:
     """The one replay path when the receipt cannot be stored now: a receipt already stored under ``key``
     with this body answers 200 (the POS must learn it is stored, even if it would not be taken today);
     another body is the buffer's 409; a new key gets ``error``."""
     stored = await services.store.find_replay(key, receipt)
     if stored is None:
         raise error
-    return _answer(services, stored, response, 200)
+    return _answer(services, stored, 200)
 
 
 async def _wait_settled(services: Services, stored: StoredReceipt, wait_s: float) -> StoredReceipt:
