@@ -23,6 +23,7 @@ from kkt_adapter.emulator.wire import (
     E_PAYMENT_LESS,
     E_RECEIPT_CLOSED,
     E_WRONG_RECEIPT_TYPE,
+    FN_WRONG_STATE,
     CommandError,
     Params,
     decode_text,
@@ -236,10 +237,11 @@ def _tlv(params: Params) -> tuple[int, bytes]:
 
 
 def send_tlv(dev: Device, params: Params) -> bytes:
-    """FF0C: a document TLV for the open document (checked, stored nowhere)."""
+    """FF0C: a document TLV for the open document (checked, stored nowhere); FN 02h "другое состояние ФН"
+    when no document is open in the FN."""
     _tlv(params)
     if dev.state.receipt is None:
-        raise CommandError(E_RECEIPT_CLOSED)
+        raise CommandError(FN_WRONG_STATE)
     return b""
 
 
@@ -249,7 +251,7 @@ def send_operation_tlv(dev: Device, params: Params) -> bytes:
     tag, value = _tlv(params)
     receipt = dev.state.receipt
     if receipt is None:
-        raise CommandError(E_RECEIPT_CLOSED)
+        raise CommandError(FN_WRONG_STATE)
     dev.need(bool(receipt.lines))
     if tag == TAG_MEASURE:
         dev.need(len(value) == 1 and value[0] in MEASURE_CODES)

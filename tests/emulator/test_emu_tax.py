@@ -145,3 +145,10 @@ def test_the_ff46_frame_a_real_device_took_is_taken() -> None:
     assert out.answer == bytes.fromhex("FF 46 00")
     assert _line(dev) == (0x08, 4)
     assert run(dev, 0xFF45, ff45(cash=10000, taxes=(0, 0, 0, 10000, 0, 0)))[0] == 0
+
+
+def test_tlv_commands_without_an_open_document_are_fn_wrong_state() -> None:
+    """FF0C and FF4D with no receipt open answer FN 02h ("другое состояние ФН")."""
+    dev = _device()
+    assert run(dev, 0xFF0C, bytes.fromhex("FD 03 01 00 41"))[0] == 0x02
+    assert run(dev, 0xFF4D, bytes.fromhex("3C 08 01 00 0B"))[0] == 0x02
