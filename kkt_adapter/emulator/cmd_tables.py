@@ -3,7 +3,8 @@ the value; ПротоколККТ 2.0). The emulator holds only the fields the a
 
 * table 17 row 1 field 71 — 1: the firmware fiscalizes row 1 at 22 % from 2026, 2: it uses the row it is
   given (fr_drv_ng #328; ``DeviceConfig.vat20_mode``);
-* table 1 row 1 field 14 — who computes taxes, 0 = the KKT (fr_drv_ng #318; always 0 here).
+* table 1 row 1 field 14 — who computes taxes, 0 = the KKT, 1 = the software (fr_drv_ng #318;
+  ``DeviceConfig.tax_mode``; the emulator checks FF45's sums against the lines in both modes).
 
 Any other field answers 33h.
 """
@@ -17,7 +18,7 @@ from kkt_adapter.emulator.wire import E_BAD_PARAMS, CommandError, Params
 def read_table(dev: Device, params: Params) -> bytes:
     """1Fh: the value of one field, 1 byte for the fields held."""
     table, row, field = params.uint(1), params.uint(2), params.uint(1)
-    values = {(17, 1, 71): dev.state.config.vat20_mode, (1, 1, 14): 0}
+    values = {(17, 1, 71): dev.state.config.vat20_mode, (1, 1, 14): dev.state.config.tax_mode}
     value = values.get((table, row, field))
     if value is None:
         raise CommandError(E_BAD_PARAMS)

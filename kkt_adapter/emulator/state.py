@@ -37,6 +37,7 @@ class DeviceConfig:
     tax_systems: int = 0x01  # FF09 taxation systems bitmask (b0 ОСН, b1 УСН income, …)
     tax_rows: int = 12  # rows the tax table holds (10: firmware before the 2026 rates)
     vat20_mode: int = 2  # table 17 field 71: 1 = row 1 becomes 22 % from 2026, 2 = as given (tax_table.py)
+    tax_mode: int = 0  # table 1 field 14: 0 = the KKT computes the taxes, 1 = the software sends them
 
 
 @dataclass

@@ -49,6 +49,11 @@ VAT_MODE_TABLE, VAT_MODE_ROW, VAT_MODE_FIELD = 17, 1, 71
 VAT_MODE_AUTO_22 = 1
 VAT22_FROM = date(2026, 1, 1)
 ROW1_RATES = frozenset({Vat.VAT20, Vat.VAT120})
+# Table 1 field 14 (fr_drv_ng #318): 0 = the KKT computes the taxes, 1 = the software must send them in FF45 —
+# and no source gives an FF45 slot for 22 % / 22/122.
+TAX_MODE_TABLE, TAX_MODE_ROW, TAX_MODE_FIELD = 1, 1, 14
+TAX_MODE_BY_SOFTWARE = 1
+NO_SLOT_RATES = frozenset({Vat.VAT22, Vat.VAT122})
 
 
 def _unknown(exc: Exception) -> OutcomeUnknown:
@@ -76,6 +81,7 @@ class ShtrihDriver:
         self.password_cashier = password_cashier
         self.password_admin = password_admin
         self.model: int | None = None  # FCh model number, known after connect()
+        self._settings: dict[tuple[int, int, int], int | None] = {}  # table fields read since connect()
 
     # --- plumbing ----------------------------------------------------------------------------------
 
@@ -94,6 +100,7 @@ class ShtrihDriver:
     def connect(self) -> DeviceInfo:
         """Open the port and identify the device (FCh, 11h, FF02, FF09 where supported)."""
         self.link.open()
+        self._settings.clear()
         device_type = answers.decode_device_type(self._call(commands.get_device_type()))
         self.model = device_type.model
         full = self.full_status()
@@ -109,6 +116,7 @@ class ShtrihDriver:
 
     def close(self) -> None:
         """Close the port; idempotent. Any later call opens it again."""
+        self._settings.clear()
         self.link.close()
 
     # --- status ------------------------------------------------------------------------------------
@@ -135,6 +143,17 @@ class ShtrihDriver:
     def read_table(self, table: int, row: int, field: int) -> bytes:
         """1Fh: the raw value of ``table``/``row``/``field`` (system administrator's password)."""
         return self._call(commands.read_table(self.password_admin, table, row, field))
+
+    def setting(self, table: int, row: int, field: int) -> int | None:
+        """A table field as an integer (LE), read once per connection; ``None`` when the firmware refuses
+        it (older firmware without the field)."""
+        key = (table, row, field)
+        if key not in self._settings:
+            try:
+                self._settings[key] = int.from_bytes(self.read_table(table, row, field), "little")
+            except DeviceError:
+                self._settings[key] = None
+        return self._settings[key]
 
     def set_datetime(self, value: datetime) -> None:
         """Set the device clock to ``value`` (naive, device-local, to the second): 22h date, 23h confirm
@@ -202,8 +221,9 @@ class ShtrihDriver:
 
     def _encode(self, receipt: ReceiptIn, tax_system: TaxSystem) -> ReceiptBodies:
         """Every body of the receipt, or :class:`NotEncodable` before anything is sent: a rate whose tax
-        byte the vendor's sources do not settle, a name outside cp1251, or 20 % on a device that turns
-        row 1 into 22 % at this date (:meth:`_refuse_row1_as_22`)."""
+        byte the vendor's sources do not settle, a name outside cp1251, 20 % on a device that turns row 1
+        into 22 % at this date (:meth:`_refuse_row1_as_22`), or 22 % on a device that wants the taxes from
+        the software (T1П14 = 1: no source gives 22 % an FF45 slot)."""
         try:
             bodies = receipt_codec.receipt_bodies(
                 Passwords(self.password_cashier, self.password_admin), receipt, tax_system, self.model
@@ -212,19 +232,22 @@ class ShtrihDriver:
             raise NotEncodable(commands.OPERATION_V2, exc.reason) from exc
         except ProtocolError as exc:
             raise NotEncodable(commands.OPERATION_V2, f"не кодируется для ККТ / not encodable: {exc}") from exc
-        if any(item.vat in ROW1_RATES for item in receipt.items):
+        vats = {item.vat for item in receipt.items}
+        if vats & ROW1_RATES:
             self._refuse_row1_as_22()
+        if vats & NO_SLOT_RATES and self.setting(TAX_MODE_TABLE, TAX_MODE_ROW, TAX_MODE_FIELD) == TAX_MODE_BY_SOFTWARE:
+            raise NotEncodable(
+                commands.OPERATION_V2,
+                "ККТ ждёт суммы налогов от ПО (Т1П14=1), а для НДС 22% в FF45 нет поля; установите Т1П14=0 / "
+                "the device wants tax sums from the software (table 1 field 14 = 1) and FF45 has no 22 % slot",
+            )
         return bodies
 
     def _refuse_row1_as_22(self) -> None:
         """NotEncodable when the device replaces row 1 (20 %) by 22 % (T17П71 = 1) and its date is in 2026 or
         later: such a line would be fiscalized at 22 % while the receipt says 20 %. Firmware without the field
         (it refuses 1Fh) predates 22 % and never replaces."""
-        try:
-            mode = self.read_table(VAT_MODE_TABLE, VAT_MODE_ROW, VAT_MODE_FIELD)
-        except DeviceError:
-            return
-        if int.from_bytes(mode, "little") != VAT_MODE_AUTO_22:
+        if self.setting(VAT_MODE_TABLE, VAT_MODE_ROW, VAT_MODE_FIELD) != VAT_MODE_AUTO_22:
             return
         if self.full_status().device_datetime.date() >= VAT22_FROM:
             raise NotEncodable(

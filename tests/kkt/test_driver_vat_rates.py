@@ -125,3 +125,35 @@ def test_7_107_refused_before_the_first_byte(emu: Emulator) -> None:
     assert caught.value.code == 0
     assert emu.commands_executed == before
     assert not emu.receipt_open
+
+
+def test_22_percent_refused_when_the_device_wants_tax_sums_from_the_software(tmp_path: Path) -> None:
+    """Table 1 field 14 = 1 (fr_drv_ng #318: taxes by the software) and a 22 % line: FF45 has no 22 % slot in any
+    source, so NotEncodable before 8Dh; a 10 % receipt still goes through."""
+    emu = started(tmp_path, DeviceConfig(tax_mode=1))
+    try:
+        kkt = _driver(emu)
+        try:
+            with pytest.raises(NotEncodable) as caught:
+                kkt.fiscalize(receipt(["vat22"], operation="sell"), TaxSystem.OSN)
+            assert "14" in caught.value.text
+            assert not emu.receipt_open
+            kkt.fiscalize(receipt(["vat10"], operation="sell"), TaxSystem.OSN)
+        finally:
+            kkt.close()
+    finally:
+        emu.stop()
+
+
+def test_table_fields_are_read_once_per_connection(emu: Emulator) -> None:
+    """Two 22 % receipts: 1Fh table 1 field 14 is read for the first only (commands counted on the device)."""
+    kkt = _driver(emu)
+    try:
+        before = emu.commands_executed
+        kkt.fiscalize(receipt(["vat22"], operation="sell"), TaxSystem.OSN)
+        first = emu.commands_executed - before
+        kkt.fiscalize(receipt(["vat22"], operation="sell"), TaxSystem.OSN)
+        second = emu.commands_executed - before - first
+    finally:
+        kkt.close()
+    assert first == second + 1
