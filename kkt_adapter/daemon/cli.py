@@ -15,6 +15,10 @@ from kkt_adapter.daemon.lock import AlreadyRunning, hold_pid_lock, pid_path, rel
 from kkt_adapter.daemon.wiring import build_app
 from kkt_adapter.ops.notify import Notifier, NotifyingServer
 
+# The buffer's writer thread needs the GIL for a moment between SQLite calls (each releases it); with the
+# default 5 ms switch interval it waits up to 5 ms each time behind the busy event loop (docs/benchmarks.md).
+GIL_SWITCH_S = 0.0005
+
 
 def main(argv: list[str]) -> int:
     """Run until SIGTERM/SIGINT. Exit 2 on a bad configuration, 3 when the database is refused or another
@@ -39,6 +43,7 @@ def main(argv: list[str]) -> int:
 
 
 def _serve(settings: Settings) -> int:
+    sys.setswitchinterval(GIL_SWITCH_S)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per OFD request is noise, not news
     app = build_app(settings)

@@ -65,8 +65,10 @@ class DeviceWorker:
     # --- control from the loop ---------------------------------------------------------------------
 
     def wake(self) -> None:
-        """Make the worker look for work now (never blocks)."""
-        self._wake.set()
+        """Make the worker look for work now (never blocks); a disconnected worker keeps to its link backoff
+        (a new receipt does not make the port come back, and retrying on every commit costs the intake)."""
+        if self.ctx.cache.connected:
+            self._wake.set()
 
     def stop(self) -> None:
         """Finish the current step, then leave :meth:`run`."""
