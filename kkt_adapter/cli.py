@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "device": ("kkt_adapter.pipeline.cli_device", "set the device's clock from the computer's (through the daemon)"),
     "dlq": ("kkt_adapter.sync.cli_dlq", "list, replay and acknowledge dead-lettered documents"),
     "sync": ("kkt_adapter.sync.cli_sync", "pause or resume the OFD sync"),
+    "orphans": ("kkt_adapter.ops.cli_orphans", "move or reject receipts of a device removed from the config"),
     "status": ("kkt_adapter.ops.cli_status", "print the health verdict"),
     "backup": ("kkt_adapter.ops.cli_backup", "take an online backup of the buffer"),
     "verify-backup": ("kkt_adapter.ops.cli_verify", "verify a backup"),

@@ -118,3 +118,39 @@ async def fn_documents(
         reason = f"must be ≥ from_fd and at most from_fd + {MAX_READ_DOCUMENTS - 1}"
         raise invalid("to_fd", reason)
     return await _act(request, device_id, Action.READ_DOCUMENTS, actor, {"from_fd": from_fd, "to_fd": last})
+
+
+def _orphan_device(services: Services, device_id: str) -> Pipeline:
+    pipeline = _pipeline(services)
+    if device_id in pipeline.workers:
+        raise ApiError(409, "device_configured", f"Device {device_id!r} is configured: its worker prints its receipts.")
+    return pipeline
+
+
+@router.post("/v1/admin/orphans/{device_id}/move")
+async def move_orphans(
+    device_id: str,
+    request: Request,
+    actor: Admin,
+    to: Annotated[str, Query(description="a configured device that takes the receipts")],
+) -> dict[str, Any]:
+    """Give every ``accepted`` receipt of ``device_id`` (a device no longer in the configuration) to the
+    configured device ``to``, audited. 409 when ``device_id`` is configured, 422 when ``to`` is not."""
+    services = get_services(request)
+    pipeline = _orphan_device(services, device_id)
+    if to not in pipeline.workers:
+        raise invalid("to", f"{to!r} is not a configured device")
+    keys = await services.store.move_accepted(device_id, to, actor)
+    pipeline.wake()
+    return {"from_device": device_id, "to_device": to, "moved": len(keys), "keys": keys}
+
+
+@router.post("/v1/admin/orphans/{device_id}/reject")
+async def reject_orphans(device_id: str, request: Request, actor: Admin) -> dict[str, Any]:
+    """Reject every ``accepted`` receipt of ``device_id`` (a device no longer in the configuration): never
+    printed, ``rejected`` with the reason, audited. 409 when ``device_id`` is configured."""
+    services = get_services(request)
+    _orphan_device(services, device_id)
+    reason = f"device {device_id} was removed from the configuration; rejected by an operator"
+    keys = await services.store.reject_accepted(device_id, actor, reason)
+    return {"device": device_id, "rejected": len(keys), "keys": keys}

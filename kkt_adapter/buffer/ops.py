@@ -233,6 +233,42 @@ def resend_delivered(tx: Tx, key: str, actor: str, reason: str, now: datetime) -
     audit(tx, "ofd resend", actor, {"key": key, "reason": reason}, now, key)
 
 
+def move_accepted(tx: Tx, from_device: str, to_device: str, actor: str, now: datetime) -> list[str]:
+    """Every ``accepted`` receipt of ``from_device`` now belongs to ``to_device`` (one chained event each,
+    audited); the keys moved. Receipts in ``printing``/``unknown`` stay: only their own FN can decide them."""
+    keys = [
+        str(r[0])
+        for r in tx.conn.execute(
+            "SELECT key FROM receipts WHERE device_id = ? AND state = 'accepted' ORDER BY seq", (from_device,)
+        ).fetchall()
+    ]
+    stamp = ts(now)
+    for key in keys:
+        tx.conn.execute("UPDATE receipts SET device_id = ?, updated_at = ? WHERE key = ?", (to_device, stamp, key))
+        detail = {"from_device": from_device, "to_device": to_device}
+        tx.event(EventDraft(stamp, "audit", "receipt moved to another device", actor, key, detail=detail))
+    audit(tx, "orphans move", actor, {"from_device": from_device, "to_device": to_device, "count": len(keys)}, now)
+    return keys
+
+
+def reject_accepted(tx: Tx, device: str, actor: str, reason: str, now: datetime) -> list[str]:
+    """Every ``accepted`` receipt of ``device`` → ``rejected`` with ``reason`` (an operator-only edge; never
+    printed), audited; the keys rejected."""
+    keys = [
+        str(r[0])
+        for r in tx.conn.execute(
+            "SELECT key FROM receipts WHERE device_id = ? AND state = 'accepted' ORDER BY seq", (device,)
+        ).fetchall()
+    ]
+    for key in keys:
+        apply_transition(
+            tx, key, S.REJECTED, now, reason, actor=actor, expect=frozenset({S.ACCEPTED}), operator=True,
+            reject_reason=reason,
+        )  # fmt: skip
+    audit(tx, "orphans reject", actor, {"device": device, "count": len(keys), "reason": reason}, now)
+    return keys
+
+
 def replay_dead(tx: Tx, key: str | None, actor: str, now: datetime, include_acknowledged: bool = False) -> int:
     """dead → fiscalized for ``key`` (or every dead receipt not acknowledged, all with
     ``include_acknowledged``), attempts reset, audited; the count."""

@@ -112,6 +112,14 @@ def count_by_state(conn: sqlite3.Connection) -> dict[str, int]:
     return counts
 
 
+def unfinished_by_device(conn: sqlite3.Connection) -> dict[str, int]:
+    """Device id → receipts not yet fiscalized (accepted, printing, unknown) of that device."""
+    rows = conn.execute(
+        "SELECT device_id, count(*) FROM receipts WHERE state IN ('accepted', 'printing', 'unknown') GROUP BY device_id"
+    ).fetchall()
+    return {str(row[0]): int(row[1]) for row in rows}
+
+
 def oldest(conn: sqlite3.Connection) -> tuple[datetime | None, datetime | None, int]:
     """Oldest not-yet-fiscalized acceptance time, oldest undelivered fiscal time, unacknowledged DLQ size."""
     not_fiscal = _first_of(conn, "created_at", ("accepted", "printing", "unknown"))

@@ -33,7 +33,10 @@ ALLOWED: dict[ReceiptState, frozenset[ReceiptState]] = {
 
 # Edges only an audited operator action takes, never the daemon: a ``delivered`` receipt the OFD does not
 # hold (reconcile's ``not_at_ofd``) is sent again under its same document id.
-OPERATOR_ONLY: frozenset[tuple[ReceiptState, ReceiptState]] = frozenset({(S.DELIVERED, S.FISCALIZED)})
+# An ``accepted`` receipt of a device removed from the configuration may be rejected (never printed).
+OPERATOR_ONLY: frozenset[tuple[ReceiptState, ReceiptState]] = frozenset(
+    {(S.DELIVERED, S.FISCALIZED), (S.ACCEPTED, S.REJECTED)}
+)
 
 # Receipts that still occupy the buffer's capacity: everything not finished for good.
 PENDING = frozenset({S.ACCEPTED, S.PRINTING, S.UNKNOWN, S.FISCALIZED, S.DEAD})

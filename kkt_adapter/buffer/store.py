@@ -195,6 +195,22 @@ class Store(OutboxMethods):
     async def count_by_state(self) -> dict[str, int]:
         return await self._read(queries.count_by_state)
 
+    async def unfinished_by_device(self) -> dict[str, int]:
+        """Device id → receipts not yet fiscalized (accepted, printing, unknown)."""
+        return await self._read(queries.unfinished_by_device)
+
+    async def move_accepted(self, from_device: str, to_device: str, actor: str) -> list[str]:
+        """Atomically: every ``accepted`` receipt of ``from_device`` to ``to_device``, each an event, audited."""
+        return await self._write(
+            partial(ops.move_accepted, from_device=from_device, to_device=to_device, actor=actor, now=self.clock())
+        )
+
+    async def reject_accepted(self, device: str, actor: str, reason: str) -> list[str]:
+        """Atomically: every ``accepted`` receipt of ``device`` → ``rejected`` with ``reason``, audited."""
+        return await self._write(
+            partial(ops.reject_accepted, device=device, actor=actor, reason=reason, now=self.clock())
+        )
+
     async def oldest(self) -> tuple[datetime | None, datetime | None, int]:
         return await self._read(queries.oldest)
 

@@ -122,7 +122,14 @@ def _ops_loops(settings: Settings, store: Store, feed: HealthFeed, health: Healt
     buffer = settings.buffer
     return [
         asyncio.create_task(
-            run_buffer_refresher(feed.cache, store, buffer.path, buffer.capacity, lambda: store.writer.last_error),
+            run_buffer_refresher(
+                feed.cache,
+                store,
+                buffer.path,
+                buffer.capacity,
+                lambda: store.writer.last_error,
+                configured=frozenset(device.id for device in settings.devices),
+            ),
             name="health-buffer",
         ),
         asyncio.create_task(feed.run(), name="health-feed"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import date, datetime
 
 from kkt_adapter.ops.problem import Limits, Problem, Severity
@@ -37,6 +37,7 @@ def check_buffer(snap: Snapshot, now: datetime, lim: Limits) -> Iterator[Problem
             " и перезапустит журнал командой kkt-adapter audit restart (docs/operations.md)",
             {"chain_problem": buf.chain_problem},
         )  # fmt: skip
+    yield from _check_orphans(buf.orphans)
     yield from _check_disk(buf.disk_free_bytes, lim)
     yield from _check_capacity(buf.capacity_used, buf.capacity_limit, lim)
     if buf.dlq_size > 0:
@@ -72,6 +73,18 @@ def _check_disk(free: int, lim: Limits) -> Iterator[Problem]:
             f"На диске осталось мало места: {free // _MB} МБ",
             "вызовите специалиста, чтобы освободить место в ближайшие дни",
             {"disk_free_bytes": free},
+        )  # fmt: skip
+
+
+def _check_orphans(orphans: Mapping[str, int]) -> Iterator[Problem]:
+    """Receipts of a device the configuration no longer has: nobody will ever print them."""
+    for device, count in orphans.items():
+        yield Problem(
+            f"orphans:{device}", Severity.WARNING, "orphan_receipts",
+            f"{receipts(count)} кассы {device} {agree(count, 'ждёт', 'ждут')} печати, но этой кассы нет в настройках",
+            f"администратор: kkt-adapter orphans move {device} --to ДРУГАЯ_КАССА "
+            f"или kkt-adapter orphans reject {device} (либо верните кассу в настройки)",
+            {"device": device, "count": count},
         )  # fmt: skip
 
 

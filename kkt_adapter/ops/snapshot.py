@@ -60,6 +60,7 @@ class BufferSnapshot:
     last_write_error: str | None = None
     chain_head_seq: int = 0
     chain_problem: str | None = None
+    orphans: Mapping[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _require_aware(self, self.oldest_unfiscalized_at, self.oldest_undelivered_at)

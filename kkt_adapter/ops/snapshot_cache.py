@@ -34,6 +34,7 @@ class BufferSource(Protocol):
     def chain_problem(self) -> str | None: ...
     async def count_by_state(self) -> dict[str, int]: ...
     async def oldest(self) -> tuple[datetime | None, datetime | None, int]: ...
+    async def unfinished_by_device(self) -> dict[str, int]: ...
 
 
 class SnapshotCache:
@@ -64,10 +65,21 @@ class SnapshotCache:
 
 
 async def read_buffer(
-    store: BufferSource, db_path: Path, capacity: int, last_write_error: str | None = None
+    store: BufferSource,
+    db_path: Path,
+    capacity: int,
+    last_write_error: str | None = None,
+    configured: frozenset[str] | None = None,
 ) -> BufferSnapshot:
-    """Read the buffer's numbers (two short queries on the store's reader thread, and a statvfs)."""
+    """Read the buffer's numbers (three short queries on the store's reader thread, and a statvfs).
+
+    ``configured``: the device ids of the configuration; unfinished receipts of any other device are the
+    snapshot's ``orphans`` (None: not checked)."""
     counts = await store.count_by_state()
+    orphans: dict[str, int] = {}
+    if configured is not None:
+        by_device = await store.unfinished_by_device()
+        orphans = {device: n for device, n in sorted(by_device.items()) if device not in configured and n}
     oldest_unfiscalized, oldest_undelivered, dlq = await store.oldest()
     directory = db_path.parent if str(db_path.parent) else Path()
     try:
@@ -87,6 +99,7 @@ async def read_buffer(
         last_write_error=last_write_error,
         chain_head_seq=store.chain_head_seq,
         chain_problem=store.chain_problem,
+        orphans=orphans,
     )
 
 
@@ -97,11 +110,12 @@ async def run_buffer_refresher(
     capacity: int,
     last_write_error: Callable[[], str | None] = lambda: None,
     interval_s: float = 2.0,
+    configured: frozenset[str] | None = None,
 ) -> None:
     """Refresh ``cache.buffer`` every ``interval_s`` until cancelled; beats as worker ``buffer``."""
     while True:
         try:
-            cache.put_buffer(await read_buffer(store, db_path, capacity, last_write_error()))
+            cache.put_buffer(await read_buffer(store, db_path, capacity, last_write_error(), configured))
             cache.beat("buffer")
         except Exception:  # a failed read must not kill the loop; the stale beat reports it
             log.exception("buffer snapshot refresh failed")

@@ -23,6 +23,7 @@ from enum import Enum
 from kkt_adapter.buffer.records import FiscalRecord, StoredReceipt
 from kkt_adapter.kkt.errors import DeviceRejected, DeviceStateError, KktError, OutcomeUnknown
 from kkt_adapter.kkt.types import DeviceStatus, FiscalResult, FnStatus, Mode
+from kkt_adapter.pipeline.cashier import with_default_cashier
 from kkt_adapter.pipeline.context import DeviceContext
 from kkt_adapter.pipeline.intent import IntentReader
 from kkt_adapter.receipts.model import ReceiptIn, TaxSystem
@@ -92,7 +93,8 @@ async def print_receipt(
         return Attempt(Outcome.REJECTED)
     started = ctx.monotonic()
     try:
-        result = await ctx.io(ctx.driver.fiscalize, stored.receipt, stored.tax_system)
+        receipt = with_default_cashier(stored.receipt, ctx.device)
+        result = await ctx.io(ctx.driver.fiscalize, receipt, stored.tax_system)
     except KktError as exc:
         return await _failed(ctx, stored.key, exc)
     await reader.after_receipt(_commit(ctx, stored.key, result, fn), status)

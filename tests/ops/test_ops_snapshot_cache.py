@@ -59,3 +59,25 @@ def test_buffer_numbers_come_from_the_store(tmp_path: Path) -> None:
     assert snap.buffer.disk_free_bytes > 0
     assert snap.buffer.writable is True
     assert evaluate(snap, snap.taken_at).verdict is Verdict.OK
+
+
+def test_receipts_of_a_device_removed_from_the_config_are_named_by_health(tmp_path: Path) -> None:
+    """Two receipts of device "old" (not configured): the snapshot's orphans count them and health warns
+    with the command that moves or rejects them."""
+
+    async def scenario() -> None:
+        store = await Store.open(tmp_path / "b.db", clock=lambda: NOW)
+        try:
+            for key, device in (("a", "old"), ("b", "old"), ("c", "kkt1")):
+                await store.insert_receipt(key, RECEIPT, device, TaxSystem.OSN)
+            buffer = await read_buffer(store, tmp_path / "b.db", 1000, configured=frozenset({"kkt1"}))
+        finally:
+            await store.close()
+        assert dict(buffer.orphans) == {"old": 2}
+        snap = SnapshotCache(wall=lambda: NOW)
+        snap.put_buffer(buffer)
+        [problem] = [p for p in evaluate(snap.get_snapshot(), NOW).problems if p.code == "orphan_receipts"]
+        assert problem.sentence_ru.startswith("2 чека кассы old ждут печати, но этой кассы нет в настройках")
+        assert "kkt-adapter orphans move old --to" in problem.sentence_ru
+
+    asyncio.run(scenario())

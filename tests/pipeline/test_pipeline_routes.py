@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -12,8 +13,11 @@ import pytest
 from pipeline_app import ADMIN_TOKEN, build, serve
 from pipeline_rig import make_emulator, sale, settings_for
 
+from kkt_adapter.buffer.store import Store
 from kkt_adapter.emulator.emulator import Emulator
+from kkt_adapter.ops import cli_orphans
 from kkt_adapter.pipeline import cli_device, cli_shift
+from kkt_adapter.receipts.model import TaxSystem
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -166,3 +170,37 @@ def test_closing_a_closed_shift_says_so(daemon: tuple[str, Emulator]) -> None:
     assert "смена уже закрыта" in answer.json()["message"]
     assert "0x73" not in answer.json()["message"]
     assert emu.archive == []
+
+
+def test_receipts_of_a_removed_device_are_moved_or_rejected_by_an_audited_action(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`orphans move gone --to kkt1` gives its accepted receipt to kkt1, which prints it; `orphans reject`
+    rejects the other's; both audited; a configured device is refused (409)."""
+    db = tmp_path / "buffer.db"
+
+    async def seed() -> None:
+        store = await Store.open(db, min_free_bytes=0)
+        try:
+            await store.insert_receipt("left-1", sale(100, "left-1"), "gone", TaxSystem.OSN)
+            await store.insert_receipt("left-2", sale(200, "left-2"), "gone2", TaxSystem.OSN)
+        finally:
+            await store.close()
+
+    asyncio.run(seed())
+    monkeypatch.setenv("KKT_ADAPTER_ADMIN_TOKEN", ADMIN_TOKEN)
+    with make_emulator(tmp_path, "kkt1") as emu:
+        settings = settings_for({"kkt1": emu.link_path}, db)
+        with serve(build(settings)) as url:
+            assert cli_orphans.main(["move", "gone", "--to", "kkt1", "--url", url]) == 0
+            assert cli_orphans.main(["reject", "gone2", "--url", url]) == 0
+            assert cli_orphans.main(["reject", "kkt1", "--url", url]) == 1
+            deadline = time.monotonic() + 10
+            while [d.doc_type for d in emu.archive].count(3) < 1:
+                assert time.monotonic() < deadline, "the moved receipt was never printed"
+                time.sleep(0.05)
+    with sqlite3.connect(db) as conn:
+        states = dict(conn.execute("SELECT key, state FROM receipts").fetchall())
+    assert states["left-2"] == "rejected"
+    assert states["left-1"] in ("fiscalized", "delivered")
+    assert {"orphans move", "orphans reject"} <= {reason for reason, _ in _audits(db)}
