@@ -27,7 +27,8 @@ class Fault(StrEnum):
 
 
 class Faults(BaseModel):
-    """The switch: ``fault`` for the next ``count`` messages (None: until changed)."""
+    """The switch: ``fault`` for the next ``count`` messages (None: until changed); ``delay_s`` before any
+    answer (a slow OFD, for the kill -9 proof to land mid-exchange)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -35,6 +36,7 @@ class Faults(BaseModel):
     count: int | None = Field(default=None, ge=1)
     ofd_code: int = Field(default=14, ge=1, le=255)
     stall_s: float = Field(default=3600.0, gt=0, le=86_400)
+    delay_s: float = Field(default=0.0, ge=0, le=600, description="wait this long before every answer")
 
 
 def other_fn(serial: str) -> str:

@@ -120,7 +120,8 @@ class OfdSim:
         current = self.faults
         if current.count is not None:
             left = current.count - 1
-            self.faults = current.model_copy(update={"count": left}) if left > 0 else Faults()
+            after = current.model_copy(update={"count": left}) if left > 0 else Faults(delay_s=current.delay_s)
+            self.faults = after
         return current
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -163,6 +164,8 @@ class OfdSim:
                 async with asyncio.timeout(switch.stall_s):
                     await reader.read()  # until the client gives up and closes
             return
+        if switch.delay_s > 0:
+            await asyncio.sleep(switch.delay_s)
         data = answer(fault, msg, int(now), self.mac_key, switch.ofd_code)
         if fault is Fault.CLOSE_MID_BODY:
             writer.write(data[: frames.SESSION_LEN + (len(data) - frames.SESSION_LEN) // 2])
