@@ -90,7 +90,8 @@ def test_status_decodes_mode(rig: tuple[PtyResponder, ShtrihDriver]) -> None:
 def test_fiscalize_sends_the_receipt_flow_and_returns_the_fn_result(
     rig: tuple[PtyResponder, ShtrihDriver],
 ) -> None:
-    """8Dh, FF46, FF40, FF45 in order → FD, sign, date-time, shift and receipt number, change."""
+    """1Fh (table 1 field 14, once per connection, for a 22 % receipt), 8Dh, FF46, FF40, FF45 in order → FD,
+    sign, date-time, shift and receipt number, change."""
     responder, driver = rig
     result = driver.fiscalize(sale(), TaxSystem.OSN)
     assert result == FiscalResult(
@@ -101,7 +102,7 @@ def test_fiscalize_sends_the_receipt_flow_and_returns_the_fn_result(
         receipt_number=3,
         change_kop=10000,
     )
-    assert codes(responder) == ["8d", "ff46", "ff40", "ff45"]
+    assert codes(responder) == ["1f", "8d", "ff46", "ff40", "ff45"]
 
 
 def test_error_before_close_propagates_as_itself(rig: tuple[PtyResponder, ShtrihDriver], device: Device) -> None:
