@@ -30,6 +30,7 @@ from kkt_adapter.config.secrets import ADMIN_TOKEN_ENV, EXPORT_TOKEN_ENV, POS_TO
 from kkt_adapter.config.settings import OfdMode, Settings
 from kkt_adapter.daemon.devices import shtrih_driver
 from kkt_adapter.daemon.health_feed import HealthFeed
+from kkt_adapter.daemon.ofd_link import check_ofd_link
 from kkt_adapter.ops import metrics
 from kkt_adapter.ops.backup_job import nightly_backup
 from kkt_adapter.ops.health import can_accept_receipts, evaluate, status_line
@@ -209,6 +210,8 @@ async def start_parts(settings: Settings, stack: AsyncExitStack) -> tuple[Servic
     services = _services(settings, store, pipeline, sync, relay, health)
     await pipeline.start()
     stack.push_async_callback(pipeline.stop)  # graceful: the receipt on the printer is finished
+    link_check = asyncio.create_task(check_ofd_link(settings, pipeline, relay), name="ofd-link-check")
+    stack.push_async_callback(_cancel, [link_check])
     stack.push_async_callback(_cancel, _ops_loops(settings, store, feed, health))
     scheduler = _nightly(settings, store)
     if scheduler is not None:

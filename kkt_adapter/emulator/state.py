@@ -38,6 +38,9 @@ class DeviceConfig:
     tax_rows: int = 12  # rows the tax table holds (10: firmware before the 2026 rates)
     vat20_mode: int = 2  # table 17 field 71: 1 = row 1 becomes 22 % from 2026, 2 = as given (tax_table.py)
     tax_mode: int = 0  # table 1 field 14: 0 = the KKT computes the taxes, 1 = the software sends them
+    ofd_exchange_mode: int = 0  # table 21 field 2: 0 = through the host (relay), 1 = the KKT's own network
+    ofd_server: str = ""  # table 19 field 1 (64-byte string)
+    ofd_port: int = 0  # table 19 field 2 (2-byte integer)
 
 
 @dataclass

@@ -31,6 +31,7 @@ from kkt_adapter.kkt.types import (
     FnDocument,
     FnExpiry,
     FnStatus,
+    OfdLink,
     ShiftParams,
 )
 from kkt_adapter.receipts.model import ReceiptIn, TaxSystem
@@ -98,6 +99,9 @@ class KktDevice(Protocol):
 
     def exchange_status(self) -> ExchangeStatus:
         """The FN's OFD queue: unsent count, first unsent FD and its date-time (device time)."""
+
+    def ofd_link(self) -> OfdLink:
+        """Who the KKT thinks talks to the OFD (itself or the host), and the OFD address it holds."""
 
     def unconfirmed_count(self) -> int:
         """Number of FN documents without an OFD ticket."""

@@ -36,6 +36,7 @@ from kkt_adapter.kkt.types import (
     FnDocument,
     FnExpiry,
     FnStatus,
+    OfdLink,
     ShiftParams,
 )
 from kkt_adapter.receipts.model import ReceiptIn, TaxSystem, Vat
@@ -297,6 +298,26 @@ class ShtrihDriver:
     def exchange_status(self) -> ExchangeStatus:
         """FF39: the OFD backlog (unsent count, first unsent number and date-time)."""
         return answers.decode_exchange_status(self._admin(commands.FN_EXCHANGE_STATUS))
+
+    def ofd_link(self) -> OfdLink:
+        """Table 21 row 1 field 2 (exchange mode) and table 19 row 1 fields 1–2 (OFD server, 64-byte string;
+        port, 2-byte integer LE: javapos ``MonitoringCommands.getFDOSettingsText`` and its table dump). A
+        field the device refuses reads as None."""
+        mode = self._table_field(21, 1, 2)
+        server = self._table_field(19, 1, 1)
+        port = self._table_field(19, 1, 2)
+        host = server.split(b"\0", 1)[0].decode("cp1251", errors="replace").strip() if server else None
+        return OfdLink(
+            exchange_mode=None if not mode else int.from_bytes(mode, "little"),
+            host=host or None,
+            port=None if not port else int.from_bytes(port, "little") or None,
+        )
+
+    def _table_field(self, table: int, row: int, field: int) -> bytes | None:
+        try:
+            return self.read_table(table, row, field)
+        except DeviceError:
+            return None
 
     def unconfirmed_count(self) -> int:
         """FF3F: number of documents without an OFD ticket."""

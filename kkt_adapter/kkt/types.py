@@ -107,6 +107,19 @@ class ExchangeStatus:
 
 
 @dataclass(frozen=True)
+class OfdLink:
+    """The KKT's own OFD settings (Shtrih: table 21 field 2, table 19 fields 1–2); None where unreadable.
+
+    ``exchange_mode``: 0 = the host relays the FN's messages, 1 = the KKT's own network (javapos
+    ``FiscalPrinterImpl.setPrinterFDOMode``); any other value is not documented.
+    """
+
+    exchange_mode: int | None
+    host: str | None
+    port: int | None
+
+
+@dataclass(frozen=True)
 class ShiftParams:
     """FF40: shift state, shift number, number of the next receipt in the shift."""
 

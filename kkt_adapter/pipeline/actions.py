@@ -165,6 +165,9 @@ async def execute(
         return await read_documents(ctx, args.get("from_fd", 1), args.get("to_fd", 0))
     if action is Action.SET_CLOCK:
         return await set_clock(ctx)
+    if action is Action.READ_OFD_LINK:
+        link = await ctx.io(ctx.driver.ofd_link)
+        return {"exchange_mode": link.exchange_mode, "host": link.host, "port": link.port}
     if action is Action.OPEN_SHIFT:
         await _require_shift(ctx, is_open=False)
         await open_shift(ctx)

@@ -23,6 +23,7 @@ class Action(StrEnum):
     CONTINUE_PRINT = "continue-print"
     READ_DOCUMENTS = "read-documents"  # params: from_fd, to_fd (at most MAX_READ_DOCUMENTS)
     SET_CLOCK = "set-clock"  # the device's clock from the host's; only with the shift closed
+    READ_OFD_LINK = "read-ofd-link"  # the KKT's OFD exchange mode and address (read only)
 
 
 MAX_READ_DOCUMENTS = 5000
