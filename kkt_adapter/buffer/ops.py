@@ -21,9 +21,16 @@ from kkt_adapter.receipts.model import ReceiptIn, TaxSystem
 S = ReceiptState
 
 
-def body_hash(receipt: ReceiptIn) -> str:
-    """SHA-256 of the receipt's canonical JSON (field order and spacing of the request do not matter)."""
-    return hashlib.sha256(receipt.model_dump_json(exclude={"id"}).encode("utf-8")).hexdigest()
+def canonical_json(receipt: ReceiptIn) -> str:
+    """The receipt's canonical JSON: what is stored and hashed (field order and spacing of the request do
+    not matter; the ``id`` is left out: the key column holds it)."""
+    return receipt.model_dump_json(exclude={"id"})
+
+
+def body_hash(receipt: ReceiptIn, canonical: str | None = None) -> str:
+    """SHA-256 of the receipt's canonical JSON (pass ``canonical`` when it is already made)."""
+    text = canonical_json(receipt) if canonical is None else canonical
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _row(conn: sqlite3.Connection, key: str) -> sqlite3.Row:
@@ -31,6 +38,17 @@ def _row(conn: sqlite3.Connection, key: str) -> sqlite3.Row:
     if row is None:
         raise NotFound(key)
     return row  # type: ignore[no-any-return]
+
+
+def _replay_of(tx: Tx, key: str, digest: str) -> StoredReceipt:
+    """The receipt stored under ``key`` with body hash ``digest``: IdempotencyConflict for another body,
+    BufferFull when nothing is stored under ``key`` (only reached with the buffer full)."""
+    existing = tx.conn.execute("SELECT * FROM receipts WHERE key = ?", (key,)).fetchone()
+    if existing is None:
+        raise BufferFull(tx.pending, tx.capacity)
+    if existing["body_hash"] != digest:
+        raise IdempotencyConflict(key)
+    return StoredReceipt.from_row(existing)
 
 
 def insert_receipt(
@@ -41,22 +59,19 @@ def insert_receipt(
     Returns ``(receipt, created)``. The same key with a different body raises
     :class:`IdempotencyConflict`; a full buffer raises :class:`BufferFull` (only for new keys).
     """
-    digest = body_hash(receipt)
-    existing = tx.conn.execute("SELECT * FROM receipts WHERE key = ?", (key,)).fetchone()
-    if existing is not None:
-        if existing["body_hash"] != digest:
-            raise IdempotencyConflict(key)
-        return StoredReceipt.from_row(existing), False
-    if tx.pending >= tx.capacity:
-        raise BufferFull(tx.pending, tx.capacity)
+    canonical = canonical_json(receipt)  # serialized once: stored and hashed
+    digest = body_hash(receipt, canonical)
+    if tx.pending >= tx.capacity:  # full: only a replay of a stored key can be answered
+        return _replay_of(tx, key, digest), False
     stamp = ts(now)
+    # A new key (the usual case) costs one statement; a stored one is read only when the insert did nothing.
     cursor = tx.conn.execute(
         "INSERT INTO receipts (key, body_hash, body, device_id, tax_system, operation, total_kop, state,"
-        " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
         (
             key,
             digest,
-            receipt.model_dump_json(),
+            canonical,
             device_id,
             tax_system.value,
             receipt.operation.value,
@@ -66,6 +81,8 @@ def insert_receipt(
             stamp,
         ),
     )
+    if cursor.rowcount == 0:
+        return _replay_of(tx, key, digest), False
     tx.pending += 1
     tx.event(EventDraft(stamp, "transition", "received from the POS", "api", key, None, S.ACCEPTED.value))
     seq = cursor.lastrowid

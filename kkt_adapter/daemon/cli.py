@@ -15,9 +15,9 @@ from kkt_adapter.daemon.lock import AlreadyRunning, hold_pid_lock, pid_path, rel
 from kkt_adapter.daemon.wiring import build_app
 from kkt_adapter.ops.notify import Notifier, NotifyingServer
 
-# The buffer's writer thread needs the GIL for a moment between SQLite calls (each releases it); with the
+# The buffer's writer thread needs the GIL back after each SQLite call (each releases it); with the
 # default 5 ms switch interval it waits up to 5 ms each time behind the busy event loop (docs/benchmarks.md).
-GIL_SWITCH_S = 0.0005
+GIL_SWITCH_S = 0.0001
 
 
 def main(argv: list[str]) -> int:
