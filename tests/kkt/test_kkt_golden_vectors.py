@@ -152,3 +152,27 @@ def test_ff46_without_vat_equals_the_frame_a_real_device_took() -> None:
     op = commands.OperationV2(1, 10**6, 10000, 10000, None, TAX_CODE[Vat.NONE], 0, 0, 0, "Комплексный обед")
     assert encode_frame(commands.operation_v2(30, op)) == hx(FR_DRV_NG_247_FF46)
     assert answers.check_answer(commands.OPERATION_V2, decode_frame(hx("02 03 FF 46 00 BA"))) == b""
+
+
+@pytest.mark.parametrize(
+    ("body", "expected", "source"),
+    [
+        (commands.cut(1, partial=True), "25 01 00 00 00 01", "CutPaper.encode: writeInt, writeByte(cutType)"),
+        (commands.feed(1, 3), "29 01 00 00 00 02 03", "FeedPaper.encode: writeInt, writeByte(stations), lines"),
+        (commands.simple(commands.CANCEL_RECEIPT, 1), "88 01 00 00 00", "VoidFiscalReceipt.encode: writeInt"),
+        (commands.simple(commands.FN_FISCALIZATION_TOTALS, 30), "FF 09 1E 00 00 00", "FSReadFiscalization.encode"),
+        (commands.simple(commands.FN_SETTLEMENT_BEGIN, 30), "FF 37 1E 00 00 00", "FSStartCalcReport.encode"),
+    ],
+)
+def test_printer_and_fn_requests_derived_from_javapos_encoders(body: bytes, expected: str, source: str) -> None:
+    """Derived from the named javapos encoder (no vendor test holds these frames)."""
+    assert body == hx(expected), source
+
+
+def test_print_line_is_the_40_byte_form() -> None:
+    """17h: pwd, flags (b1 receipt tape), text NUL-padded to 40 bytes — ПротоколККТ 2.0 "Длина сообщения: 46"; javapos
+    PrintString.encode sends the same fields with the text unpadded (the protocol's "6+X" form)."""
+    body = commands.print_line(1, "Спасибо")
+    assert len(body) == 46
+    assert body[:6] == hx("17 01 00 00 00 02")
+    assert body[6:] == "Спасибо".encode("cp1251").ljust(40, b"\x00")
