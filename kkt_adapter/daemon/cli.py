@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -42,6 +43,10 @@ def main(argv: list[str]) -> int:
         release_pid_lock(lock_fd)
 
 
+def _exit_cleanly(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
+
+
 def _serve(settings: Settings) -> int:
     sys.setswitchinterval(GIL_SWITCH_S)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -51,6 +56,9 @@ def _serve(settings: Settings) -> int:
         app, host=settings.api.host, port=settings.api.port, log_level="info", access_log=False, lifespan="on"
     )
     server = NotifyingServer(config, Notifier())
+    # uvicorn re-raises the SIGTERM it captured once the graceful shutdown is done; with the default
+    # handler that would end the process before ``main`` releases the PID file, so end it as an exit.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
         server.run()
     except (DatabaseRefused, StorageUnavailable) as exc:

@@ -44,7 +44,7 @@ def hold_pid_lock(path: Path) -> int:
         holder = os.pread(fd, 32, 0).decode("ascii", errors="replace").strip() or "unknown"
         os.close(fd)
         raise AlreadyRunning(
-            f"kkt-adapter is already running on this data directory (PID {holder}, lock {path}); "
+            f"already running on this data directory (PID {holder}, lock {path}); "
             "stop it first or use another buffer.path"
         ) from None
     os.ftruncate(fd, 0)

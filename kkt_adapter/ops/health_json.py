@@ -42,7 +42,7 @@ def _numbers(snap: Snapshot, now: datetime, limits: Limits) -> dict[str, Any]:
         expires = None if dev.fn is None or dev.fn.expires_on is None else dev.fn.expires_on
         device_now = dev.now_of(now)
         devices[dev.device_id] = {
-            "shift_age_h": None if opened is None else round((device_now - opened).total_seconds() / 3600, 2),
+            "shift_age_h": None if opened is None else round(max(0.0, (device_now - opened).total_seconds()) / 3600, 2),
             "fn_days_left": None if expires is None else (expires - device_now.date()).days,
             "fn_days_left_ru": None if expires is None else days((expires - device_now.date()).days),
             "device_time": None if dev.device_now is None else dev.device_now.isoformat(timespec="seconds"),

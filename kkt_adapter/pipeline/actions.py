@@ -67,8 +67,10 @@ async def set_clock(ctx: DeviceContext) -> dict[str, Any]:
     last = await _last_document_time(ctx)
     if last is not None and host_now < last:
         raise ActionRefused(
-            f"часы компьютера ({host_now:%Y-%m-%d %H:%M}) раньше последнего документа ФН ({last:%Y-%m-%d %H:%M}): "
-            "сначала поставьте верное время компьютера / the host's clock is earlier than the FN's last document"
+            f"часы компьютера ({host_now:%Y-%m-%d %H:%M}) раньше последнего документа ФН ({last:%Y-%m-%d %H:%M}), "
+            "а ФН не примет документ с более ранней датой: если неверно время компьютера — поправьте его; "
+            "если ушли вперёд часы кассы — вызовите сервисный центр / the host's clock is earlier than the FN's "
+            "last document"
         )
     before = ctx.cache.clock
     await ctx.io(ctx.driver.set_datetime, host_now.replace(tzinfo=None, microsecond=0))

@@ -33,7 +33,7 @@ def test_the_pid_file_holds_the_lock_and_the_pid(tmp_path: Path) -> None:
 
 def test_a_second_daemon_on_the_same_config_exits_at_once_naming_the_first(tmp_path: Path) -> None:
     """`kkt-adapter run` twice: the second exits 3 within seconds with one line naming the first's PID,
-    before it opened the device's port or the buffer."""
+    before it opened the device's port or the buffer; the first empties its PID file when stopped."""
     emulator_dir = tmp_path / "emu"
     emulator_dir.mkdir()
     with Emulator(emulator_dir / "kkt1.pty", emulator_dir / "kkt1.json") as emu:
@@ -58,6 +58,8 @@ def test_a_second_daemon_on_the_same_config_exits_at_once_naming_the_first(tmp_p
             assert f"PID {daemon.pid}" in lines[0]
             assert "connected" not in second.stdout + second.stderr
             assert (daemon.workdir / "data" / "kkt-adapter.pid").read_text().strip() == str(daemon.pid)
+        assert daemon.stop() == 0
+        assert (daemon.workdir / "data" / "kkt-adapter.pid").read_text() == ""  # released on SIGTERM
 
 
 def test_a_serial_port_is_opened_by_one_process_at_a_time(tmp_path: Path) -> None:
