@@ -43,9 +43,14 @@ class HealthFeed:
     """Builds :class:`Snapshot` values on demand from the cache, the pipeline and the sync worker."""
 
     def __init__(
-        self, cache: SnapshotCache, pipeline: Pipeline | None, sync_worker: SyncWorker | RelaySync | None
+        self,
+        cache: SnapshotCache,
+        pipeline: Pipeline | None,
+        sync_worker: SyncWorker | RelaySync | None,
+        ofd_mode: str = "relay",
     ) -> None:
         self.cache = cache
+        self.ofd_mode = ofd_mode
         self.pipeline = pipeline
         self.sync_worker = sync_worker
         self.paused = False
@@ -58,6 +63,7 @@ class HealthFeed:
         # Receipts waiting for the optional HQ export are not the OFD's backlog: the OFD's 30-day clock is
         # the FN's own queue (FF39), in ``devices``.
         buffer = replace(base.buffer, oldest_undelivered_at=None)
+        ofd = replace(ofd, mode=self.ofd_mode)
         return replace(base, buffer=buffer, devices=devices, ofd=ofd, workers=self.heartbeats())
 
     def heartbeats(self) -> dict[str, float]:

@@ -205,7 +205,7 @@ async def start_parts(settings: Settings, stack: AsyncExitStack) -> tuple[Servic
     if sync is not None:
         stack.push_async_callback(sync.stop)
         pipeline.hooks.on_fiscalized = sync.worker.wake
-    feed = HealthFeed(SnapshotCache(), pipeline, relay.worker if relay else None)
+    feed = HealthFeed(SnapshotCache(), pipeline, relay.worker if relay else None, settings.ofd.mode.value)
     health = _health(settings, feed)
     services = _services(settings, store, pipeline, sync, relay, health)
     await pipeline.start()

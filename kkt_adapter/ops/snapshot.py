@@ -135,6 +135,7 @@ class OfdSnapshot:
     consecutive_failures: int = 0
     sync_paused: bool = False
     sync_lag_s: float | None = None
+    mode: str = "relay"  # ofd.mode: relay (the daemon relays), device (the KKT itself), off
 
     def __post_init__(self) -> None:
         _require_aware(self, self.last_success_at)

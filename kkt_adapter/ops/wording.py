@@ -69,10 +69,10 @@ RECEIPT_STATES_RU = {
     "accepted": "приняты, ждут печати",
     "printing": "печатаются",
     "unknown": "сверяются с ФН",
-    "fiscalized": "пробиты, ждут отправки в ОФД",
-    "delivered": "доставлены в ОФД",
+    "fiscalized": "пробиты",
+    "delivered": "пробиты и выгружены в учётную систему",
     "rejected": "отклонены кассой",
-    "dead": "не приняты ОФД",
+    "dead": "не приняты учётной системой",
 }
 MODES_RU = {
     "working": "рабочий",
@@ -89,8 +89,10 @@ MODES_RU = {
     "long_report": "печать длинного отчёта",
 }
 BREAKER_RU = {"closed": "есть", "half_open": "проверяется", "open": "нет"}
+OFD_MODES_RU = {"relay": "через этот компьютер", "device": "касса сама", "off": "выключен"}
 
 
 def labels_ru() -> dict[str, dict[str, str]]:
-    """Russian names of receipt states, device modes and the OFD link state (for the cashier's page)."""
-    return {"states": RECEIPT_STATES_RU, "modes": MODES_RU, "breaker": BREAKER_RU}
+    """Russian names of receipt states, device modes, the OFD link state and the OFD exchange mode (for the
+    cashier's page)."""
+    return {"states": RECEIPT_STATES_RU, "modes": MODES_RU, "breaker": BREAKER_RU, "ofd_mode": OFD_MODES_RU}

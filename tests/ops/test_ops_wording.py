@@ -63,5 +63,6 @@ def test_health_carries_russian_names_of_states_and_modes() -> None:
     """The page's labels: receipt states and device modes in Russian."""
     snap = Snapshot(taken_at=NOW, taken_mono=0.0)
     labels = health_json(evaluate(snap, NOW), snap)["labels_ru"]
-    assert labels["states"]["delivered"] == "доставлены в ОФД"
+    assert labels["states"]["delivered"] == "пробиты и выгружены в учётную систему"
+    assert labels["ofd_mode"]["relay"] == "через этот компьютер"
     assert labels["modes"]["shift_open"] == "смена открыта"
