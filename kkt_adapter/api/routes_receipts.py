@@ -70,17 +70,19 @@ def _answer(services: Services, stored: StoredReceipt, status: int) -> Response:
     return Response(body, status_code=status, headers=headers, media_type="application/json")
 
 
-def _wait(raw: str | None) -> float | None:
-    """The ``wait`` query parameter: None when absent, else a number of seconds in 0–600."""
+def _wait(services: Services, raw: str | None) -> float:
+    """Seconds to wait for the fiscal result: the ``wait`` query parameter (0–600) or the default, at most
+    ``api.wait_max_s``."""
+    api = services.settings.api
     if raw is None:
-        return None
+        return min(api.wait_default_s, api.wait_max_s)
     try:
         value = float(raw)
     except ValueError:
         value = math.nan
     if not 0 <= value <= WAIT_MAX_S:  # also refuses nan
         raise invalid("query.wait", f"must be a number of seconds from 0 to {WAIT_MAX_S:.0f}")
-    return value
+    return min(value, api.wait_max_s)
 
 
 @router.post(
@@ -96,7 +98,7 @@ async def post_receipt(receipt: ReceiptIn, request: Request) -> Response:
     200 = a replay of a key already stored with the same body; 409 = the key is used by another body."""
     services = get_services(request)
     key = _key(request.headers.get("idempotency-key"), receipt)
-    wait = _wait(request.query_params.get("wait"))
+    wait_s = _wait(services, request.query_params.get("wait"))
     admitted = _admit(services, receipt)
     if isinstance(admitted, ApiError):
         return await _replay(services, key, receipt, admitted)
@@ -109,8 +111,6 @@ async def post_receipt(receipt: ReceiptIn, request: Request) -> Response:
     if not created:
         return _answer(services, stored, 200)
     services.observe_intake(time.monotonic() - started)
-    settings = services.settings
-    wait_s = min(settings.api.wait_default_s if wait is None else wait, settings.api.wait_max_s)
     stored = await _wait_settled(services, stored, wait_s)
     return _answer(services, stored, 201 if stored.state in SETTLED else 202)
 

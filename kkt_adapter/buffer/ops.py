@@ -65,21 +65,12 @@ def insert_receipt(
         return _replay_of(tx, key, digest), False
     stamp = ts(now)
     # A new key (the usual case) costs one statement; a stored one is read only when the insert did nothing.
+    row = (key, digest, canonical, device_id, tax_system.value, receipt.operation.value, receipt.total_kop,
+           S.ACCEPTED.value, stamp, stamp)  # fmt: skip
     cursor = tx.conn.execute(
         "INSERT INTO receipts (key, body_hash, body, device_id, tax_system, operation, total_kop, state,"
         " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
-        (
-            key,
-            digest,
-            canonical,
-            device_id,
-            tax_system.value,
-            receipt.operation.value,
-            receipt.total_kop,
-            S.ACCEPTED.value,
-            stamp,
-            stamp,
-        ),
+        row,
     )
     if cursor.rowcount == 0:
         return _replay_of(tx, key, digest), False
@@ -286,6 +277,10 @@ def reject_accepted(tx: Tx, device: str, actor: str, reason: str, now: datetime)
     return keys
 
 
+DEAD_ONLY = frozenset({S.DEAD})
+REPLAY_RESET: dict[str, Any] = {"sync_attempts": 0, "next_attempt_at": None, "lease_until": None, "dead_acked": 0}
+
+
 def replay_dead(tx: Tx, key: str | None, actor: str, now: datetime, include_acknowledged: bool = False) -> int:
     """dead → fiscalized for ``key`` (or every dead receipt not acknowledged, all with
     ``include_acknowledged``), attempts reset, audited; the count."""
@@ -296,19 +291,7 @@ def replay_dead(tx: Tx, key: str | None, actor: str, now: datetime, include_ackn
     else:
         keys = [key]
     for one in keys:
-        transition(
-            tx,
-            one,
-            S.FISCALIZED,
-            now,
-            "replayed by an operator",
-            actor=actor,
-            expect=frozenset({S.DEAD}),
-            sync_attempts=0,
-            next_attempt_at=None,
-            lease_until=None,
-            dead_acked=0,
-        )
+        transition(tx, one, S.FISCALIZED, now, "replayed by an operator", actor, DEAD_ONLY, **REPLAY_RESET)
     detail = {"key": key, "count": len(keys), "include_acknowledged": include_acknowledged}
     audit(tx, "dlq replay", actor, detail, now, key)
     return len(keys)

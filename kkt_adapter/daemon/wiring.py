@@ -44,6 +44,8 @@ from kkt_adapter.sync.relay_service import RelayService
 from kkt_adapter.sync.service import SyncService
 
 log = logging.getLogger("kkt_adapter.daemon")
+Relay = RelayService | None
+Export = SyncService | None
 
 
 async def open_store(settings: Settings) -> Store:
@@ -113,31 +115,23 @@ async def _start_export(settings: Settings, store: Store) -> SyncService | None:
     )
 
 
+def _status_text(health: HealthSource) -> str:
+    return status_line(evaluate(health.snapshot(), health.now(), health.limits))
+
+
 def _ops_loops(settings: Settings, store: Store, feed: HealthFeed, health: HealthSource) -> list[asyncio.Task[None]]:
     """The background loops of operations: buffer numbers, health feed, systemd watchdog and status."""
-    notifier = Notifier()
-
-    def status_text() -> str:
-        return status_line(evaluate(health.snapshot(), health.now(), health.limits))
-
-    buffer = settings.buffer
+    notifier, buffer = Notifier(), settings.buffer
+    configured = frozenset(device.id for device in settings.devices)
+    refresher = run_buffer_refresher(
+        feed.cache, store, buffer.path, buffer.capacity, lambda: store.writer.last_error, configured=configured
+    )
+    watchdog = run_watchdog(notifier, feed.heartbeats, stale_after_s=settings.ops.watchdog_stale_s)
     return [
-        asyncio.create_task(
-            run_buffer_refresher(
-                feed.cache,
-                store,
-                buffer.path,
-                buffer.capacity,
-                lambda: store.writer.last_error,
-                configured=frozenset(device.id for device in settings.devices),
-            ),
-            name="health-buffer",
-        ),
+        asyncio.create_task(refresher, name="health-buffer"),
         asyncio.create_task(feed.run(), name="health-feed"),
-        asyncio.create_task(
-            run_watchdog(notifier, feed.heartbeats, stale_after_s=settings.ops.watchdog_stale_s), name="watchdog"
-        ),
-        asyncio.create_task(run_status(notifier, status_text), name="systemd-status"),
+        asyncio.create_task(watchdog, name="watchdog"),
+        asyncio.create_task(run_status(notifier, partial(_status_text, health)), name="systemd-status"),
     ]
 
 
@@ -185,9 +179,9 @@ def _services(
     )
 
 
-async def start_parts(settings: Settings, stack: AsyncExitStack) -> tuple[Services, HealthSource]:
-    """Start every part in order, each one's stop pushed on ``stack`` right after its start (so they stop in
-    reverse: systemd told first, the pipeline finishing the receipt on the printer, the buffer last)."""
+async def _start_core(settings: Settings, stack: AsyncExitStack) -> tuple[Store, Pipeline, Relay, Export]:
+    """The buffer, the pipeline (built, not started), the OFD relay and the optional export, each one's stop
+    pushed on ``stack`` right after its start."""
     store = await open_store(settings)
     stack.push_async_callback(store.close)
     pipeline = Pipeline(
@@ -205,14 +199,20 @@ async def start_parts(settings: Settings, stack: AsyncExitStack) -> tuple[Servic
     if sync is not None:
         stack.push_async_callback(sync.stop)
         pipeline.hooks.on_fiscalized = sync.worker.wake
+    return store, pipeline, relay, sync
+
+
+async def start_parts(settings: Settings, stack: AsyncExitStack) -> tuple[Services, HealthSource]:
+    """Start every part in order, each one's stop pushed on ``stack`` right after its start (so they stop in
+    reverse: systemd told first, the pipeline finishing the receipt on the printer, the buffer last)."""
+    store, pipeline, relay, sync = await _start_core(settings, stack)
     feed = HealthFeed(SnapshotCache(), pipeline, relay.worker if relay else None, settings.ofd.mode.value)
     health = _health(settings, feed)
     services = _services(settings, store, pipeline, sync, relay, health)
     await pipeline.start()
     stack.push_async_callback(pipeline.stop)  # graceful: the receipt on the printer is finished
     link_check = asyncio.create_task(check_ofd_link(settings, pipeline, relay), name="ofd-link-check")
-    stack.push_async_callback(_cancel, [link_check])
-    stack.push_async_callback(_cancel, _ops_loops(settings, store, feed, health))
+    stack.push_async_callback(_cancel, [link_check, *_ops_loops(settings, store, feed, health)])
     scheduler = _nightly(settings, store)
     if scheduler is not None:
         stack.callback(scheduler.shutdown, wait=False)
@@ -220,24 +220,25 @@ async def start_parts(settings: Settings, stack: AsyncExitStack) -> tuple[Servic
     return services, health
 
 
+@asynccontextmanager
+async def _lifespan(settings: Settings, app: FastAPI) -> AsyncIterator[None]:
+    """Every part for as long as the app serves (:func:`start_parts`), stopped in reverse."""
+    async with AsyncExitStack() as stack:
+        app.state.services, app.state.health = await start_parts(settings, stack)
+        app.state.outbox_numbers = partial(outbox_numbers, app.state.services.store)
+        # Everything built so far lives as long as the process: move it out of the collector's way, so
+        # the full collections that run under load do not walk ~10^5 start-up objects (tail latency).
+        gc.freeze()
+        log.info("daemon ready: %d device(s), buffer %s", len(settings.devices), settings.buffer.path)
+        yield
+    log.info("daemon stopped")
+
+
 def build_app(settings: Settings) -> FastAPI:
     """The daemon's FastAPI app; its lifespan runs every component (:func:`start_parts`)."""
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with AsyncExitStack() as stack:
-            app.state.services, app.state.health = await start_parts(settings, stack)
-            app.state.outbox_numbers = partial(outbox_numbers, app.state.services.store)
-            # Everything built so far lives as long as the process: move it out of the collector's way, so
-            # the full collections that run under load do not walk ~10^5 start-up objects (tail latency).
-            gc.freeze()
-            log.info("daemon ready: %d device(s), buffer %s", len(settings.devices), settings.buffer.path)
-            yield
-        log.info("daemon stopped")
-
     return create_app(
         settings.api.max_body_bytes,
-        lifespan=lifespan,
+        lifespan=partial(_lifespan, settings),
         extra_routers=[
             routes_sync.router,
             routes_ofd.router,

@@ -52,12 +52,9 @@ class Ahead:
 
 
 async def look_ahead(ctx: DeviceContext) -> Ahead | None:
-    """The next receipt of the device and the FN status for its intent, or None (none waiting, or the FN
-    read failed: the next turn meets the same error on its own, and handles it).
-
-    The FN is read while the query runs, even if no receipt turns out to be waiting (a harmless read of
-    an idle device, once at the end of a burst).
-    """
+    """The next receipt of the device and the FN status for its intent, read together, or None (none waiting,
+    or the FN read failed: the next turn meets the same error on its own). An idle device's FN is read once
+    at the end of a burst: harmless."""
     rows = asyncio.ensure_future(ctx.store.of_device(ctx.device.id, (ReceiptState.ACCEPTED,), 1))
     try:
         fn: FnStatus | None = await ctx.io(ctx.driver.fn_status)

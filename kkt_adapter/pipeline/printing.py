@@ -83,13 +83,7 @@ async def print_receipt(
     """
     fn = await reader.intent()
     await ctx.store.begin_printing(stored.key, fn.last_fd_number)
-    if refused is not None:
-        await ctx.store.mark_rejected(stored.key, refused.code, f"{refused.text} (refused at the close)")
-        return Attempt(Outcome.REJECTED)
-    problem = rates_problem(stored.receipt, stored.tax_system, fn.fn_datetime)
-    if problem is not None:
-        log.warning("device %s: %s rejected: %s", ctx.device.id, stored.key, problem)
-        await ctx.store.mark_rejected(stored.key, None, problem)
+    if await _refused_before_sending(ctx, stored, fn, refused):
         return Attempt(Outcome.REJECTED)
     started = ctx.monotonic()
     try:
@@ -100,6 +94,22 @@ async def print_receipt(
     await reader.after_receipt(_commit(ctx, stored.key, result, fn), status)
     _observe(ctx, ctx.monotonic() - started)
     return Attempt(Outcome.FISCALIZED)
+
+
+async def _refused_before_sending(
+    ctx: DeviceContext, stored: StoredReceipt, fn: FnStatus, refused: DeviceRejected | None
+) -> bool:
+    """Reject the receipt (True) when it must not be sent: refused at the close before, or its VAT rates are
+    not valid at the FN's date."""
+    if refused is not None:
+        await ctx.store.mark_rejected(stored.key, refused.code, f"{refused.text} (refused at the close)")
+        return True
+    problem = rates_problem(stored.receipt, stored.tax_system, fn.fn_datetime)
+    if problem is None:
+        return False
+    log.warning("device %s: %s rejected: %s", ctx.device.id, stored.key, problem)
+    await ctx.store.mark_rejected(stored.key, None, problem)
+    return True
 
 
 async def _failed(ctx: DeviceContext, key: str, exc: KktError) -> Attempt:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from kkt_adapter.buffer.records import StoredReceipt
@@ -38,10 +39,21 @@ AGAIN = None  # a step's result: decide again on the same status (nothing change
 
 @dataclass
 class _Turn:
-    """What one turn learnt: a resolve left a receipt undecided, the relay had nothing to do."""
+    """One turn: the status, the receipt waiting, the step being done, and what the turn learnt (a resolve
+    left a receipt undecided, the relay had nothing to do)."""
 
+    status: DeviceStatus | None
+    receipt: StoredReceipt | None = None
+    step: Step | None = None
     halted: bool = False
     relay_tried: bool = False
+
+    @property
+    def device(self) -> DeviceStatus:
+        """The status (every step but CONNECT has one: next_step connects first)."""
+        if self.status is None:
+            raise AssertionError(self.step)
+        return self.status
 
 
 class DeviceWorker:
@@ -88,27 +100,33 @@ class DeviceWorker:
 
     async def run(self) -> None:
         """Serve the device until :meth:`stop`; never raises (errors are recorded in the cache)."""
-        ctx = self.ctx
         while not self._stopping:
-            try:
-                delay = await self._turn()
-                self._link_backoff.reset()
-            except (LinkError, ProtocolError) as exc:
-                self.reader.forget()
-                self._maybe_unresolved = True  # a receipt may have been left ``printing``: check first
-                delay = await self._lost(exc)
-            except DeviceError as exc:
-                self._maybe_unresolved = True
-                self._device_error(exc)
-                delay = self._state_backoff.next()
-            except Exception:  # a bug or a storage failure must not kill the device's worker
-                self._maybe_unresolved = True
-                log.exception("device %s: worker cycle failed", ctx.device.id)
-                ctx.cache.last_error = "internal error (see the log)"
-                delay = self._state_backoff.next()
+            delay = await self._guarded_turn()
             if delay > 0 and not self._stopping:
                 await self._idle(delay)
         self._fail_commands("the worker stopped")
+
+    async def _guarded_turn(self) -> float:
+        """One turn; a failure is recorded and becomes the delay before the next one (never raises)."""
+        try:
+            delay = await self._turn()
+        except (LinkError, ProtocolError) as exc:
+            self.reader.forget()
+            self._maybe_unresolved = True  # a receipt may have been left ``printing``: check first
+            return await self._lost(exc)
+        except Exception as exc:  # a device state, a bug or a storage failure must not kill the worker
+            self._maybe_unresolved = True
+            self._failed(exc)
+            return self._state_backoff.next()
+        self._link_backoff.reset()
+        return delay
+
+    def _failed(self, exc: Exception) -> None:
+        if isinstance(exc, DeviceError):
+            self._device_error(exc)
+            return
+        log.exception("device %s: worker turn failed", self.ctx.device.id, exc_info=exc)
+        self.ctx.cache.last_error = "internal error (see the log)"
 
     def _device_error(self, exc: DeviceError) -> None:
         if isinstance(exc, FnOfdBlocked):
@@ -144,19 +162,18 @@ class DeviceWorker:
     async def _turn(self) -> float:
         """Read the status, then do steps until one ends the turn; the delay before the next turn."""
         self.reader.begin_turn()
-        status = await self.reader.status() if self.ctx.cache.connected else None
-        turn = _Turn()
+        turn = _Turn(await self.reader.status() if self.ctx.cache.connected else None)
         for _ in range(MAX_STEPS_PER_TURN):
-            receipt = await self.reader.next_receipt() if status is not None else None
-            step = next_step(status, self._flags(turn, receipt))
-            delay = await self._do(step, status, receipt, turn)
+            turn.receipt = await self.reader.next_receipt() if turn.status is not None else None
+            turn.step = next_step(turn.status, self._flags(turn))
+            delay = await _DO[turn.step.kind](self, turn)
             if delay is not AGAIN:
                 return delay
-            if step.kind in (StepKind.CONNECT, StepKind.RESOLVE) and not turn.halted:
-                status = await self.ctx.poll()
+            if turn.step.kind in (StepKind.CONNECT, StepKind.RESOLVE) and not turn.halted:
+                turn.status = await self.ctx.poll()
         return 0.0  # a turn's steps are bounded; the next turn goes on
 
-    def _flags(self, turn: _Turn, receipt: StoredReceipt | None) -> Flags:
+    def _flags(self, turn: _Turn) -> Flags:
         ctx, cache = self.ctx, self.ctx.cache
         return Flags(
             connected=cache.connected,
@@ -166,69 +183,68 @@ class DeviceWorker:
             maybe_incomplete=self._maybe_incomplete,
             fn_watch_due=ctx.monotonic() >= self._fn_due_mono,
             close_due=close_due(cache.shift_opened_at, ctx.device_now(), ctx.shift.close_before_limit_min),
-            receipt_waiting=receipt is not None,
+            receipt_waiting=turn.receipt is not None,
             fn_blocked=cache.fn_blocked,
             relay_tried=turn.relay_tried,
             auto_open=ctx.shift.auto_open,
         )
 
-    async def _do(
-        self, step: Step, status: DeviceStatus | None, receipt: StoredReceipt | None, turn: _Turn
-    ) -> float | None:
-        """Do ``step``; the delay that ends the turn, or :data:`AGAIN`."""
-        kind = step.kind
-        if kind is StepKind.CONNECT:
-            return await self._connect()
-        if kind is StepKind.RESOLVE:
-            return await self._resolve(turn)
-        if kind is StepKind.HALTED:
-            return self._state_backoff.next()
-        if kind is StepKind.COMMAND:
-            await self._run_command(self._commands.pop(0))
-            return self._state_backoff.next() if turn.halted else 0.0
-        if kind is StepKind.RELAY:
-            turn.relay_tried = not self.relay_ofd or status is None or not await relay.relay_step(self.ctx, status)
-            return AGAIN if turn.relay_tried else 0.0
-        if status is None:  # every other step has a status (next_step connects first)
-            raise AssertionError(step)
-        if kind is StepKind.PRINT and receipt is not None:
-            return await self._print(receipt, status)
-        return await self._device_step(step, status)
+    # --- the steps (each returns the delay that ends the turn, or AGAIN) ----------------------------
 
-    async def _device_step(self, step: Step, status: DeviceStatus) -> float | None:
-        """The steps that bring the device to "ready for the next receipt", or wait."""
-        ctx, kind = self.ctx, step.kind
-        if kind is StepKind.CONTINUE_PRINTING:
-            await ctx.io(ctx.driver.continue_printing)
-            await actions.mark_printed(ctx)
-        elif kind is StepKind.MARK_PRINTED:
-            await actions.mark_printed(ctx)  # the device has nothing left to print: the copies are done
-            self._maybe_incomplete = False
-            return AGAIN
-        elif kind is StepKind.FN_WATCH:
-            await watch.fn_watch(ctx)
-            self._fn_due_mono = ctx.monotonic() + self.fn_watch_interval_s
-            return AGAIN
-        elif kind is StepKind.CLOSE_SHIFT:
-            expired = status.mode is Mode.SHIFT_EXPIRED
-            why = "the shift is over 24 hours" if expired else "before the 24-hour limit"
-            await actions.close_shift(ctx, why, audit_actor="pipeline")
-        elif kind is StepKind.CANCEL_OPEN:
-            log.info("device %s: cancelling a receipt left open", ctx.device.id)
-            await ctx.io(ctx.driver.cancel_receipt)
-        elif kind is StepKind.OPEN_SHIFT:
-            await actions.open_shift(ctx)
-        elif kind is StepKind.IDLE:
-            if blocking_problem(status) is None:
-                ctx.clear_error()
-            self._state_backoff.reset()
-            return IDLE_POLL_S
-        else:  # WAIT
-            ctx.note_error(step.reason or "device not ready")
-            return self._state_backoff.next()
+    async def _halted(self, _turn: _Turn) -> float | None:
+        return self._state_backoff.next()
+
+    async def _command(self, turn: _Turn) -> float | None:
+        await self._run_command(self._commands.pop(0))
+        return self._state_backoff.next() if turn.halted else 0.0
+
+    async def _relay(self, turn: _Turn) -> float | None:
+        moved = self.relay_ofd and turn.status is not None and await relay.relay_step(self.ctx, turn.status)
+        turn.relay_tried = not moved
+        return 0.0 if moved else AGAIN
+
+    async def _continue_printing(self, _turn: _Turn) -> float | None:
+        await self.ctx.io(self.ctx.driver.continue_printing)
+        await actions.mark_printed(self.ctx)
         return 0.0
 
-    async def _connect(self) -> float | None:
+    async def _mark_printed(self, _turn: _Turn) -> float | None:
+        await actions.mark_printed(self.ctx)  # the device has nothing left to print: the copies are done
+        self._maybe_incomplete = False
+        return AGAIN
+
+    async def _fn_watch(self, _turn: _Turn) -> float | None:
+        await watch.fn_watch(self.ctx)
+        self._fn_due_mono = self.ctx.monotonic() + self.fn_watch_interval_s
+        return AGAIN
+
+    async def _close_shift(self, turn: _Turn) -> float | None:
+        expired = turn.device.mode is Mode.SHIFT_EXPIRED
+        why = "the shift is over 24 hours" if expired else "before the 24-hour limit"
+        await actions.close_shift(self.ctx, why, audit_actor="pipeline")
+        return 0.0
+
+    async def _cancel_open(self, _turn: _Turn) -> float | None:
+        log.info("device %s: cancelling a receipt left open", self.ctx.device.id)
+        await self.ctx.io(self.ctx.driver.cancel_receipt)
+        return 0.0
+
+    async def _open_shift(self, _turn: _Turn) -> float | None:
+        await actions.open_shift(self.ctx)
+        return 0.0
+
+    async def _idle_step(self, turn: _Turn) -> float | None:
+        if blocking_problem(turn.device) is None:
+            self.ctx.clear_error()
+        self._state_backoff.reset()
+        return IDLE_POLL_S
+
+    async def _wait(self, turn: _Turn) -> float | None:
+        step = turn.step
+        self.ctx.note_error(step.reason if step is not None and step.reason else "device not ready")
+        return self._state_backoff.next()
+
+    async def _connect(self, _turn: _Turn) -> float | None:
         await watch.identify(self.ctx)
         self._fn_due_mono = 0.0
         self._maybe_unresolved = True
@@ -243,7 +259,10 @@ class DeviceWorker:
             turn.halted = True
         return AGAIN
 
-    async def _print(self, receipt: StoredReceipt, status: DeviceStatus) -> float:
+    async def _print(self, turn: _Turn) -> float | None:
+        receipt, status = turn.receipt, turn.device
+        if receipt is None:  # next_step prints only with a receipt waiting
+            raise AssertionError(turn.step)
         refusal, self._close_refusal = self._close_refusal, None
         refused = refusal[1] if refusal is not None and refusal[0] == receipt.key else None
         attempt = await print_receipt(self.ctx, self.reader, receipt, status, refused)
@@ -279,3 +298,22 @@ class DeviceWorker:
                     **extra,
                 }
             )
+
+
+# Each step's method on DeviceWorker (one-to-one with the rows of next_step's table).
+_DO: dict[StepKind, Callable[[DeviceWorker, _Turn], Awaitable[float | None]]] = {
+    StepKind.CONNECT: DeviceWorker._connect,
+    StepKind.RESOLVE: DeviceWorker._resolve,
+    StepKind.HALTED: DeviceWorker._halted,
+    StepKind.COMMAND: DeviceWorker._command,
+    StepKind.CONTINUE_PRINTING: DeviceWorker._continue_printing,
+    StepKind.MARK_PRINTED: DeviceWorker._mark_printed,
+    StepKind.FN_WATCH: DeviceWorker._fn_watch,
+    StepKind.CLOSE_SHIFT: DeviceWorker._close_shift,
+    StepKind.RELAY: DeviceWorker._relay,
+    StepKind.IDLE: DeviceWorker._idle_step,
+    StepKind.WAIT: DeviceWorker._wait,
+    StepKind.CANCEL_OPEN: DeviceWorker._cancel_open,
+    StepKind.OPEN_SHIFT: DeviceWorker._open_shift,
+    StepKind.PRINT: DeviceWorker._print,
+}
