@@ -128,13 +128,22 @@ def _ofd_config(args: argparse.Namespace, settings: Settings) -> OfdClientConfig
     )
 
 
-def _header(device: str, scope: Scope, fn: FnSide, ofd_asked: bool) -> list[str]:
+def _why_not_asked(args: argparse.Namespace, settings: Settings) -> str | None:
+    """Why the OFD is not asked, or None when it is: only an export OFD answers "do you hold it?"."""
+    if args.skip_ofd:
+        return "--skip-ofd"
+    if not settings.export.enabled and args.ofd_url is None:
+        return "the export is off; --ofd-url asks one"
+    return None
+
+
+def _header(device: str, scope: Scope, fn: FnSide, not_asked: str | None) -> list[str]:
     window = fn.window
     span = f"FD {window.fd_from}…{window.fd_to}" if window.fd_from <= window.fd_to else "no documents"
     shifts = ", ".join(map(str, window.shifts)) or "none"
     return [
         f"reconcile: device {device}, FN {fn.fn_serial} (last FD {fn.last_fd}), {scope.describe()}",
-        f"  FN window {span}, shifts {shifts}; OFD {'asked' if ofd_asked else 'not asked (--skip-ofd)'}",
+        f"  FN window {span}, shifts {shifts}; OFD {'asked' if not_asked is None else f'not asked ({not_asked})'}",
     ]
 
 
@@ -147,10 +156,11 @@ def run(args: argparse.Namespace) -> tuple[Report, list[str]]:
         fn = read_fn(DaemonFn(client, device), scope, PAGE_SIZE, args.max_documents)
     buffer = read_buffer(args.db or settings.buffer.path, device, fn)
     held = None
-    if not args.skip_ofd:
+    not_asked = _why_not_asked(args, settings)
+    if not_asked is None:
         held = read_ofd(_ofd_config(args, settings), ofd_ids_to_ask(fn.fn_serial, buffer, fn.documents))
     report = compare(Sources(fn.fn_serial, buffer, fn.documents, held, fn.missing))
-    return report, _header(device, scope, fn, held is not None)
+    return report, _header(device, scope, fn, not_asked)
 
 
 def main(argv: list[str]) -> int:

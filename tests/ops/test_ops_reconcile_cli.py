@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from kkt_adapter.ops.cli_reconcile import local_time, main, money, render
+from kkt_adapter.config.settings import Settings
+from kkt_adapter.ops.cli_reconcile import _why_not_asked, local_time, main, money, render
 from kkt_adapter.ops.reconcile import Discrepancy, Kind, Report, Row, Totals
 
 
@@ -85,3 +86,11 @@ def test_not_at_ofd_names_the_command_that_resends_it() -> None:
     found = Discrepancy(Kind.NOT_AT_OFD, "receipt pos-7 is 'delivered' but the OFD does not hold X-7", key="pos-7")
     text = render(Report(rows=(), discrepancies=(found,)), ["head"])
     assert "kkt-adapter dlq resend pos-7" in text
+
+
+def test_the_ofd_is_asked_only_where_an_export_ofd_can_answer() -> None:
+    """Relay mode with the export off: reconcile does not dial the (absent) export OFD, and says why."""
+    args = argparse.Namespace(skip_ofd=False, ofd_url=None)
+    assert _why_not_asked(args, Settings()) == "the export is off; --ofd-url asks one"
+    assert _why_not_asked(argparse.Namespace(skip_ofd=False, ofd_url="http://127.0.0.1:9"), Settings()) is None
+    assert _why_not_asked(argparse.Namespace(skip_ofd=True, ofd_url=None), Settings()) == "--skip-ofd"
