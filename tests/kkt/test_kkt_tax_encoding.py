@@ -158,3 +158,10 @@ def test_a_name_outside_cp1251_is_never_sent_with_a_question_mark() -> None:
     op = commands.OperationV2(1, 10**6, 100, None, None, 0xCB, 1, 4, 1, "Ǆ")
     with pytest.raises(commands.ProtocolError):
         commands.operation_v2(1, op)
+
+
+@pytest.mark.parametrize("model", [16, 20, 21, 45, 46, 19])
+def test_cash_core_and_mobile_get_the_measure_before_the_line(model: int) -> None:
+    """javapos getCapOperationTagsFirst (isCashCore: 16, 20, 21, 45, 46; isShtrihMobile: 19): FF4D, then FF46."""
+    lines = codec.receipt_bodies(PW, sale(("Сыр", 500, Vat.VAT22), measure=11), TaxSystem.OSN, model).lines
+    assert [body[:2] for body in lines[0]] == [b"\xff\x4d", b"\xff\x46"]

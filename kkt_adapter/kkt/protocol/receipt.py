@@ -1,9 +1,11 @@
 """A validated receipt → every command body that fiscalizes it, built before anything is sent. Pure.
 
-Order on the wire (javapos ``FSSalesReceipt.printReceiptItem``: the operation TLVs follow the FF46 they
-belong to): 8Dh; per line FF46, then FF4D with tag 2108 when the line has a measure; FF0C document tags
-(cashier, customer contact); FF45. The line amount is sent as given (tag 1043, checked against
-price × quantity at intake), so the FN signs exactly the sum the POS computed. Passwords: operations
+Order on the wire (javapos ``FSSalesReceipt.printReceiptItem``): 8Dh; per line FF46, then FF4D with tag 2108
+when the line has a measure — FF4D *before* its FF46 on a "кассовое ядро" or ШТРИХ-MOBILE-Ф (javapos
+``getCapOperationTagsFirst``: FCh models 16, 20, 21, 45, 46, 19; the vendor's own fr_drv_ng_examples #42 sends
+FF4D first on such a device); FF0C document tags (cashier, customer contact); FF45. The line amount is sent
+as given (tag 1043, checked against price × quantity at intake), so the FN signs exactly the sum the POS
+computed. Passwords: operations
 and the close with the cashier's (OPOS ``FSSale2``/``ReceiptClose2`` use ``GetUsrPassword``); the TLV
 commands with the system administrator's (OPOS ``FSWriteTLV``, javapos ``FSWriteOperationTLV``).
 A rate the vendor's sources do not settle raises :class:`RateNotEncodable` here, before the first byte.
@@ -42,6 +44,8 @@ TAG_MEASURE = 2108
 TAG_CUSTOMER_CONTACT = 1008
 TAG_CASHIER_NAME = 1021
 TAG_CASHIER_INN = 1203
+# javapos DeviceMetrics.isCashCore (16, 20, 21, 45, 46) or isShtrihMobile (19): operation tags go first.
+OPERATION_TAGS_FIRST_MODELS = frozenset({16, 20, 21, 45, 46, 19})
 
 
 @dataclass(frozen=True)
@@ -79,11 +83,13 @@ def item_operation(operation: Operation, item: Item, model: int | None = None) -
 
 
 def line_bodies(passwords: Passwords, operation: Operation, item: Item, model: int | None = None) -> list[bytes]:
-    """FF46 of one line, then FF4D tag 2108 (1 byte) when the line has a measure other than pieces (0)."""
-    bodies = [commands.operation_v2(passwords.cashier, item_operation(operation, item, model))]
-    if item.measure:
-        bodies.append(commands.send_operation_tlv(passwords.sysadmin, TAG_MEASURE, bytes([item.measure])))
-    return bodies
+    """FF46 of one line and, when the line has a measure other than pieces (0), FF4D tag 2108 (1 byte): after
+    the FF46, or before it on the models of :data:`OPERATION_TAGS_FIRST_MODELS`."""
+    line = commands.operation_v2(passwords.cashier, item_operation(operation, item, model))
+    if not item.measure:
+        return [line]
+    tag = commands.send_operation_tlv(passwords.sysadmin, TAG_MEASURE, bytes([item.measure]))
+    return [tag, line] if model in OPERATION_TAGS_FIRST_MODELS else [line, tag]
 
 
 def document_tags(receipt: ReceiptIn) -> list[tuple[int, bytes]]:
