@@ -181,13 +181,18 @@ def increment(tx: Tx, key: str, column: str) -> int:
     return int(row[0]) + 1 if row else 1
 
 
-def claim(tx: Tx, limit: int, lease_until: str, now: str) -> list[StoredReceipt]:
-    """Lease up to ``limit`` due ``fiscalized`` receipts until ``lease_until``, oldest first (one statement)."""
+def claim(tx: Tx, limit: int, lease_until: str, now: str, wait_end: str | None = None) -> list[StoredReceipt]:
+    """Lease up to ``limit`` due ``fiscalized`` receipts until ``lease_until``, oldest first (one statement).
+
+    A lease ending after ``lease_until`` or a retry time after ``wait_end`` was written before a backward
+    clock step and counts as due (see :meth:`kkt_adapter.buffer.store.Store.claim_for_sync`).
+    """
     rows = tx.conn.execute(
         "UPDATE receipts SET lease_until = ? WHERE seq IN (SELECT seq FROM receipts WHERE state = 'fiscalized'"
-        " AND (next_attempt_at IS NULL OR next_attempt_at <= ?) AND (lease_until IS NULL OR lease_until <= ?)"
+        " AND (next_attempt_at IS NULL OR next_attempt_at <= ? OR next_attempt_at > ?)"
+        " AND (lease_until IS NULL OR lease_until <= ? OR lease_until > ?)"
         " ORDER BY seq LIMIT ?) RETURNING *",
-        (lease_until, now, now, limit),
+        (lease_until, now, wait_end or "9999", now, lease_until, limit),  # "9999" sorts after every stamp
     ).fetchall()
     return sorted((StoredReceipt.from_row(r) for r in rows), key=lambda r: r.seq)
 

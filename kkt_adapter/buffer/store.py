@@ -289,11 +289,20 @@ class Store(OutboxMethods):
 
     # --- the OFD sync ---------------------------------------------------------------------------------
 
-    async def claim_for_sync(self, limit: int, lease_s: float, now: datetime) -> list[StoredReceipt]:
-        """Atomically lease up to ``limit`` due ``fiscalized`` documents, oldest first."""
-        return await self._write(
-            partial(ops.claim, limit=limit, lease_until=ts(now + timedelta(seconds=lease_s)), now=ts(now))
-        )
+    async def claim_for_sync(
+        self, limit: int, lease_s: float, now: datetime, max_wait_s: float | None = None
+    ) -> list[StoredReceipt]:
+        """Atomically lease up to ``limit`` due ``fiscalized`` documents, oldest first.
+
+        Clock steps: leases and retry times are wall-clock stamps from the caller's ``now``. A lease ending
+        after ``now + lease_s``, or (with ``max_wait_s``, the longest retry wait the caller can schedule) a
+        retry time after ``now + max_wait_s``, can only have been written before the wall clock was stepped
+        back (NTP correcting a bad RTC): it counts as due, so nothing waits longer than its lease or backoff.
+        The same rule as the outbox's (:func:`kkt_adapter.buffer.outbox.claim`).
+        """
+        lease_end = ts(now + timedelta(seconds=lease_s))
+        wait_end = None if max_wait_s is None else ts(now + timedelta(seconds=max_wait_s))
+        return await self._write(partial(ops.claim, limit=limit, lease_until=lease_end, now=ts(now), wait_end=wait_end))
 
     async def mark_delivered(self, key: str, ticket: str, now: datetime) -> None:
         """Atomically: fiscalized → delivered with the OFD's ticket; idempotent (a second delivery is ignored)."""

@@ -13,7 +13,9 @@ PAUSE_SETTING = "sync.paused"
 class SyncStore(Protocol):
     """The buffer's sync operations; each write is atomic and resolves after its commit."""
 
-    async def claim_for_sync(self, limit: int, lease_s: float, now: datetime) -> list[StoredReceipt]:
+    async def claim_for_sync(
+        self, limit: int, lease_s: float, now: datetime, max_wait_s: float | None = None
+    ) -> list[StoredReceipt]:
         """Lease up to ``limit`` due ``fiscalized`` documents, oldest first."""
         ...
 

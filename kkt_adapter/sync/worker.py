@@ -172,7 +172,9 @@ class SyncWorker:
         if probe_in_s is not None and probe_in_s > 0:
             return Round(0, 0, probe_in_s, "breaker open")
         closed = self.breaker.state is BreakerState.CLOSED
-        items = await self._store.claim_for_sync(self.config.batch if closed else 1, self.config.lease_s, self._now())
+        items = await self._store.claim_for_sync(
+            self.config.batch if closed else 1, self.config.lease_s, self._now(), self.max_wait_s
+        )
         if not items:
             return Round(0, 0, await self._due_in_s(), "idle")
         calls_before = self.stats.calls
@@ -182,11 +184,19 @@ class SyncWorker:
             return Round(len(items), called, 0.0, "more due")  # a full batch went through: no need to ask
         return Round(len(items), called, await self._due_in_s(), "submitted")
 
+    @property
+    def max_wait_s(self) -> float:
+        """The longest retry wait this worker schedules: a later retry time means the clock was stepped back."""
+        return max(self.config.backoff_cap_s, MAX_SERVER_DELAY_S)
+
     async def _due_in_s(self) -> float | None:
         due = await self._store.next_sync_due()
         if due is None:
             return None
-        return max((due - self._now()).total_seconds(), 0.0)
+        wait_s = (due - self._now()).total_seconds()
+        if wait_s > max(self.max_wait_s, self.config.lease_s):
+            return 0.0  # written before a backward clock step: due now (see Store.claim_for_sync)
+        return max(wait_s, 0.0)
 
     async def _submit_all(self, items: list[StoredReceipt], concurrency: int) -> None:
         gate = asyncio.Semaphore(concurrency)

@@ -83,7 +83,9 @@ class FakeStore:
             and (lease is None or lease <= now)
         )
 
-    async def claim_for_sync(self, limit: int, lease_s: float, now: datetime) -> list[StoredReceipt]:
+    async def claim_for_sync(
+        self, limit: int, lease_s: float, now: datetime, max_wait_s: float | None = None
+    ) -> list[StoredReceipt]:
         due = sorted((r for r in self.rows.values() if self._due(r, now)), key=lambda r: r.seq)[:limit]
         for row in due:
             self.leases[row.key] = now + timedelta(seconds=lease_s)
