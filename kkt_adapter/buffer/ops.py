@@ -197,6 +197,15 @@ def claim(tx: Tx, limit: int, lease_until: str, now: str, wait_end: str | None =
     return sorted((StoredReceipt.from_row(r) for r in rows), key=lambda r: r.seq)
 
 
+def release_leases(tx: Tx, keys: list[str]) -> None:
+    """End the sync leases of ``keys`` (fiscalized rows only; a lease is not an event)."""
+    marks = ",".join("?" * len(keys))
+    tx.conn.execute(
+        f"UPDATE receipts SET lease_until = NULL WHERE state = 'fiscalized' AND key IN ({marks})",  # noqa: S608
+        keys,
+    )
+
+
 def deliver(tx: Tx, key: str, ticket: str, now: datetime) -> None:
     """fiscalized → delivered with the OFD's ticket; a receipt already delivered is left as it is."""
     row = tx.conn.execute("SELECT state FROM receipts WHERE key = ?", (key,)).fetchone()

@@ -304,6 +304,11 @@ class Store(OutboxMethods):
         wait_end = None if max_wait_s is None else ts(now + timedelta(seconds=max_wait_s))
         return await self._write(partial(ops.claim, limit=limit, lease_until=lease_end, now=ts(now), wait_end=wait_end))
 
+    async def release_leases(self, keys: list[str]) -> None:
+        """End the sync leases of ``keys`` now (fiscalized rows only; a lease is not an event)."""
+        if keys:
+            await self._write(partial(ops.release_leases, keys=list(keys)))
+
     async def mark_delivered(self, key: str, ticket: str, now: datetime) -> None:
         """Atomically: fiscalized → delivered with the OFD's ticket; idempotent (a second delivery is ignored)."""
         await self._write(partial(ops.deliver, key=key, ticket=ticket, now=now))

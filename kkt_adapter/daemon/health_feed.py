@@ -36,6 +36,7 @@ def ofd_snapshot(
         consecutive_failures=breaker.fail_counter,
         sync_paused=paused,
         sync_lag_s=lag,
+        auth_refused=getattr(sync_worker, "auth_refused", None),
     )
 
 

@@ -101,6 +101,14 @@ class OfdClient:
         finally:
             self._busy[index] -= 1
 
+    def set_token(self, token: str | None) -> None:
+        """Use ``token`` from the next request on (a token file changed after an auth refusal)."""
+        for pool in self._pools:
+            if token:
+                pool.headers["Authorization"] = f"Bearer {token}"
+            else:
+                pool.headers.pop("Authorization", None)
+
     def __repr__(self) -> str:
         return f"OfdClient(base_url={str(self._http.base_url)!r}, pools={len(self._pools)})"
 

@@ -8,8 +8,10 @@ Every HTTP answer and every transport error maps to exactly one of::
     │     unhealthy=True  → counts against the circuit breaker: transport errors, timeouts, 5xx,
     │                       408, a 2xx without a readable ticket
     │     unhealthy=False → the OFD is up but asks us to wait: 429 (delay from Retry-After)
-    └── Permanent(reason)                 422 validation, 409 same id other content, 401/403 auth
-                                          (configuration), other 4xx, unusable URL or local protocol bug
+    ├── AuthRefused(reason)               401/403: our token was refused — a configuration error, not the
+    │                                     document's: the sync pauses and keeps it (sync/credentials.py)
+    └── Permanent(reason)                 422 validation, 409 same id other content, other 4xx,
+                                          unusable URL or local protocol bug
 
 ``delay_s`` is the server's ``Retry-After`` when it sent one (seconds or an HTTP date), else None and
 the caller's backoff decides. ``classify`` reads no clock: pass ``now`` to resolve HTTP-date values.
@@ -58,7 +60,16 @@ class Permanent:
     response: str | None = None
 
 
-Outcome = Delivered | RetryLater | Permanent
+@dataclass(frozen=True)
+class AuthRefused:
+    """The endpoint refused our credentials (401/403): fix the token; the document is fine as it is."""
+
+    reason: str
+    status: int | None = None
+    response: str | None = None
+
+
+Outcome = Delivered | RetryLater | Permanent | AuthRefused
 
 _TRANSIENT_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError)
 
@@ -112,7 +123,7 @@ def classify(result: httpx.Response | BaseException, now: datetime | None = None
     if status == 408 or status >= 500:
         return RetryLater(wait_s, f"{status} server unavailable", status=status, response=body)
     if status in (401, 403):
-        return Permanent(f"{status} authentication refused: check the OFD token", status, body)
+        return AuthRefused(f"{status} authentication refused: check the OFD token", status, body)
     if status == 409:
         return Permanent("409 same document id with different content", status, body)
     if status == 422:

@@ -161,7 +161,13 @@ def _backlog_action(stage: int, days_left: int, lim: Limits) -> tuple[Severity, 
 def check_ofd(snap: Snapshot, now: datetime, lim: Limits) -> Iterator[Problem]:
     """Reachability of the OFD and the age of the oldest unsent document against the 30-day block."""
     ofd = snap.ofd
-    if ofd.sync_paused:
+    if ofd.auth_refused is not None:
+        yield Problem(
+            "ofd", Severity.CRITICAL, "ofd_token_refused", "ОФД не принимает токен: отправка чеков остановлена",
+            "продавать можно, чеки сохраняются; позовите администратора: " + ofd.auth_refused,
+            {"auth_refused": ofd.auth_refused},
+        )  # fmt: skip
+    elif ofd.sync_paused:
         yield Problem(
             "ofd", Severity.WARNING, "sync_paused", "Отправка чеков в ОФД приостановлена",
             "попросите администратора возобновить отправку",

@@ -136,6 +136,7 @@ class OfdSnapshot:
     sync_paused: bool = False
     sync_lag_s: float | None = None
     mode: str = "relay"  # ofd.mode: relay (the daemon relays), device (the KKT itself), off
+    auth_refused: str | None = None  # the token was refused: delivery paused until it is fixed
 
     def __post_init__(self) -> None:
         _require_aware(self, self.last_success_at)

@@ -38,6 +38,10 @@ class SyncStore(Protocol):
         """fiscalized → dead with the reason and the last response."""
         ...
 
+    async def release_leases(self, keys: list[str]) -> None:
+        """End the leases of ``keys`` now (documents kept back by a pause, not by their own failure)."""
+        ...
+
     async def next_sync_due(self) -> datetime | None:
         """When the earliest fiscalized document becomes claimable (retry time or lease end); None if none."""
         ...

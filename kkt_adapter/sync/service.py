@@ -11,14 +11,17 @@ Usage in the daemon's lifespan::
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from kkt_adapter.config.settings import ExportSettings, SyncSettings
+from kkt_adapter.config.secrets import EXPORT_TOKEN_ENV
 from kkt_adapter.export.client import OfdClient, OfdClientConfig
 from kkt_adapter.export.contract import OfdDocument
-from kkt_adapter.export.outcome import Delivered, Outcome, Permanent, RetryLater
+from kkt_adapter.export.outcome import AuthRefused, Delivered, Outcome, Permanent, RetryLater
 from kkt_adapter.sync.config import SyncConfig
+from kkt_adapter.sync.credentials import TokenFile
 from kkt_adapter.sync.ports import SyncStore
 from kkt_adapter.sync.worker import SyncWorker
 
@@ -53,7 +56,9 @@ class SyncService:
         submit: Callable[[OfdDocument], Awaitable[Outcome]] = client.submit
         if on_outcome is not None:
             submit = _counting(client.submit, on_outcome)
-        worker = SyncWorker(store, submit, config, on_breaker_change=on_breaker_change)
+        from_env = bool(os.environ.get(EXPORT_TOKEN_ENV))
+        credentials = TokenFile(None if from_env else ofd.token_file, EXPORT_TOKEN_ENV, client.set_token)
+        worker = SyncWorker(store, submit, config, on_breaker_change=on_breaker_change, credentials=credentials)
         task = asyncio.create_task(worker.run(), name="ofd-sync")
         return cls(worker, client, task)
 
@@ -68,7 +73,7 @@ class SyncService:
         await self.client.aclose()
 
 
-_KINDS = {Delivered: "delivered", RetryLater: "retry", Permanent: "permanent"}
+_KINDS = {Delivered: "delivered", RetryLater: "retry", Permanent: "permanent", AuthRefused: "auth_refused"}
 
 
 def _counting(

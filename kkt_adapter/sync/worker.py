@@ -2,13 +2,15 @@
 
 One round (:meth:`SyncWorker.run_once`):
 
-1. paused (persisted switch) → nothing; wait for :meth:`wake`;
+1. paused (persisted switch) → nothing; wait for :meth:`wake` — unless the worker paused itself because the
+   token was refused and the token has changed since: then it resumes (see :mod:`kkt_adapter.sync.credentials`);
 2. the OFD asked us to hold off (``Retry-After``) or the breaker is open → no call; wait until then;
 3. claim due documents with a lease (a batch when the breaker is closed, one probe otherwise);
 4. submit them, up to ``concurrency`` at a time, each through the breaker, skipping the rest of the
    batch as soon as the breaker opens or a hold-off starts (their lease expires; they come back);
 5. record each outcome: retry at now + backoff / ``Retry-After`` or dead (permanent rejection, or
-   ``max_attempts`` reached) as it comes; the round's deliveries (tickets) all at once when the round's
+   ``max_attempts`` reached) as it comes; a refused token (401/403) pauses delivery and keeps the
+   document; the round's deliveries (tickets) all at once when the round's
    calls are done, in one store operation (one writer op per round, not one per document);
 6. return how long to sleep: 0 if more is due, until the earliest ``next_attempt_at``/lease end, or
    indefinitely (bounded by ``max_idle_s``) until :meth:`wake`.
@@ -36,10 +38,18 @@ from kkt_adapter.buffer.records import StoredReceipt
 from kkt_adapter.clock import utc_now
 from kkt_adapter.export.build import NotFiscalizedError, build_document
 from kkt_adapter.export.contract import OfdDocument
-from kkt_adapter.export.outcome import Delivered, Outcome, Permanent, RetryLater
+from kkt_adapter.export.outcome import AuthRefused, Delivered, Outcome, Permanent, RetryLater
 from kkt_adapter.sync.backoff import MAX_SERVER_DELAY_S, retry_delay_s
 from kkt_adapter.sync.breaker import Breaker, BreakerState, export_unhealthy
 from kkt_adapter.sync.config import SyncConfig
+from kkt_adapter.sync.credentials import (
+    AUTH_POLL_S,
+    PAUSE_REASON_SETTING,
+    Credentials,
+    PauseReason,
+    auth_pause,
+    token_changed,
+)
 from kkt_adapter.sync.ports import PAUSE_SETTING, SyncStore
 
 log = logging.getLogger(__name__)
@@ -85,8 +95,10 @@ class SyncWorker:
         rng: random.Random | None = None,
         max_idle_s: float = 60.0,
         on_breaker_change: Callable[[str, str], None] | None = None,
+        credentials: Credentials | None = None,
     ) -> None:
-        """``on_breaker_change(old, new)``: called on each breaker state change (metrics)."""
+        """``on_breaker_change(old, new)``: called on each breaker state change (metrics); ``credentials``:
+        where the token comes from (named in the alarm, watched for a change after a refusal)."""
         self._store, self._submit, self.config = store, submit, config
         self._now, self._monotonic = now, monotonic
         self._rng = rng or random.Random()  # noqa: S311 -- jitter, not security
@@ -98,6 +110,8 @@ class SyncWorker:
         self._hold_until_mono: float | None = None
         self._wake = asyncio.Event()
         self._stopping = False
+        self._credentials = credentials
+        self.auth_refused: str | None = None  # the red alarm while the token is refused
 
     # --- control ----------------------------------------------------------------------------------------
 
@@ -115,9 +129,28 @@ class SyncWorker:
         return await self._store.get_setting(PAUSE_SETTING) == "true"
 
     async def set_paused(self, paused: bool, actor: str) -> None:
-        """Persist the pause switch (audited by the store) and wake the loop."""
+        """Persist the pause switch (audited by the store) and wake the loop; a resume also re-reads the token."""
+        if not paused:
+            await self._clear_auth_pause(actor)
         await self._store.set_setting(PAUSE_SETTING, "true" if paused else "false", actor)
         self.wake()
+
+    async def _clear_auth_pause(self, actor: str) -> None:
+        if self.auth_refused is not None or await self._store.get_setting(PAUSE_REASON_SETTING):
+            await self._store.set_setting(PAUSE_REASON_SETTING, "", actor)
+        if self._credentials is not None:
+            self._credentials.reload()
+        self.auth_refused = None
+
+    async def _resumed_after_token_change(self) -> bool:
+        """While paused by a refused token: resume (audited, actor ``sync``) once the token changed."""
+        reason = PauseReason.load(await self._store.get_setting(PAUSE_REASON_SETTING))
+        self.auth_refused = reason.message if reason is not None and reason.kind == "auth" else None
+        if not token_changed(reason, self._credentials):
+            return False
+        log.warning("OFD sync: the token changed after a refusal; resuming delivery")
+        await self.set_paused(False, "sync: token changed")
+        return True
 
     def hold_s(self) -> float:
         """Seconds left of a server-requested hold-off (0 if none)."""
@@ -163,8 +196,8 @@ class SyncWorker:
         """One round (see the module docstring); never runs concurrently with another round."""
         self._wake.clear()
         self.stats.rounds += 1
-        if await self.is_paused():
-            return Round(0, 0, None, "paused")
+        if await self.is_paused() and not await self._resumed_after_token_change():
+            return Round(0, 0, AUTH_POLL_S if self.auth_refused else None, "paused")
         hold_s = self.hold_s()
         if hold_s > 0:
             return Round(0, 0, hold_s, "holding off at the OFD's request")
@@ -204,6 +237,10 @@ class SyncWorker:
 
         async def one(item: StoredReceipt, delivered: list[tuple[str, str]]) -> None:
             async with gate:
+                if self.auth_refused is not None:
+                    self.stats.skipped += 1
+                    await self._store.release_leases([item.key])
+                    return
                 if not probe and (self.breaker.state is not BreakerState.CLOSED or self.hold_s() > 0):
                     self.stats.skipped += 1  # its lease ends and it comes back
                     return
@@ -244,8 +281,11 @@ class SyncWorker:
         else:
             await self._record_failure(item, outcome)
 
-    async def _record_failure(self, item: StoredReceipt, outcome: Permanent | RetryLater) -> None:
-        if isinstance(outcome, Permanent):
+    async def _record_failure(self, item: StoredReceipt, outcome: Permanent | RetryLater | AuthRefused) -> None:
+        if isinstance(outcome, AuthRefused):
+            await self._pause_for_token(outcome)
+            await self._store.release_leases([item.key])  # kept back by the pause: due at once on resume
+        elif isinstance(outcome, Permanent):
             await self._dead(item, outcome.reason, outcome.response)
         else:
             await self._retry(item, outcome)
@@ -266,6 +306,17 @@ class SyncWorker:
             item.key, now + timedelta(seconds=delay_s), outcome.reason, outcome.response, now
         )
         self.stats.retried += 1
+
+    async def _pause_for_token(self, outcome: AuthRefused) -> None:
+        """Keep the document (its lease ends, it stays fiscalized); pause delivery with the alarm's reason."""
+        self.stats.last_error = outcome.reason
+        if self.auth_refused is not None:
+            return
+        reason = auth_pause(outcome, self._credentials)
+        self.auth_refused = reason.message
+        log.error("OFD sync: %s", reason.message)
+        await self._store.set_setting(PAUSE_REASON_SETTING, reason.dump(), "sync")
+        await self._store.set_setting(PAUSE_SETTING, "true", "sync: token refused")
 
     async def _dead(self, item: StoredReceipt, reason: str, response: str | None) -> None:
         log.warning("OFD sync: %s dead-lettered: %s", item.key, reason)

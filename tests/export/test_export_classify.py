@@ -10,7 +10,7 @@ import pytest
 
 from kkt_adapter.export.build import build_document
 from kkt_adapter.export.client import OfdClient, OfdClientConfig
-from kkt_adapter.export.outcome import Delivered, Outcome, Permanent, RetryLater, classify, retry_after_s
+from kkt_adapter.export.outcome import AuthRefused, Delivered, Outcome, Permanent, RetryLater, classify, retry_after_s
 from kkt_adapter.export.sim.samples import sample_fiscalized
 
 TICKET = {"id": "9999078900012345-1", "ticket": "T1", "received_at": "2026-01-15T09:00:00Z"}
@@ -37,13 +37,21 @@ def test_success_without_a_ticket_is_retried_and_counts_against_the_breaker() ->
     assert outcome.unhealthy
 
 
-@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 413, 422])
+@pytest.mark.parametrize("status", [400, 404, 409, 413, 422])
 def test_client_errors_are_permanent(status: int) -> None:
-    """Validation, conflict, auth and other 4xx answers are permanent for the document."""
+    """Validation, conflict and other 4xx answers are permanent for the document."""
     outcome = classify(_response(status, {"error": "x"}))
     assert isinstance(outcome, Permanent)
     assert outcome.status == status
     assert str(status) in outcome.reason
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_refused_token_is_a_configuration_error_not_the_documents(status: int) -> None:
+    """401/403 say our token is wrong: AuthRefused (the sync pauses and keeps the document), not Permanent."""
+    outcome = classify(_response(status, {"error": "x"}))
+    assert isinstance(outcome, AuthRefused)
+    assert outcome.status == status
 
 
 def test_rate_limit_is_retried_after_the_servers_delay_without_tripping_the_breaker() -> None:

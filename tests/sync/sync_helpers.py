@@ -92,6 +92,10 @@ class FakeStore:
         self.claims.append(len(due))
         return due
 
+    async def release_leases(self, keys: list[str]) -> None:
+        for key in keys:
+            self.leases.pop(key, None)
+
     async def mark_delivered(self, key: str, ticket: str, now: datetime) -> None:
         self.leases.pop(key, None)
         self.rows[key] = replace(self.rows[key], state=ReceiptState.DELIVERED, ofd_ticket=ticket)

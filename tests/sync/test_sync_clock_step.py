@@ -12,9 +12,9 @@ from sync_helpers import FakeClock
 
 from kkt_adapter.buffer.states import ReceiptState
 from kkt_adapter.buffer.store import Store
-from kkt_adapter.ofd.contract import OfdDocument
-from kkt_adapter.ofd.outcome import Delivered, Outcome, RetryLater
-from kkt_adapter.ofd.sim.samples import seed_fiscalized
+from kkt_adapter.export.contract import OfdDocument
+from kkt_adapter.export.outcome import Delivered, Outcome, RetryLater
+from kkt_adapter.export.sim.samples import seed_fiscalized
 from kkt_adapter.sync.config import SyncConfig
 from kkt_adapter.sync.worker import SyncWorker
 
