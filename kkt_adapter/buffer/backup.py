@@ -13,6 +13,7 @@ original for writing and never raises for a bad backup: every finding is a :clas
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -134,6 +135,7 @@ def create_backup(
     taken_at = now or datetime.now(UTC)
     stamp = taken_at.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     out_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(out_dir, taken_at)
     final = out_dir / f"kkt-adapter-{stamp}.db"
     tmp = final.with_name(final.name + ".tmp")
     tmp.unlink(missing_ok=True)
@@ -163,6 +165,24 @@ def create_backup(
     manifest_tmp.write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
     _publish(manifest_tmp, manifest_path)
     return BackupResult(final, manifest_path, manifest)
+
+
+STALE_TEMP_S = 3600
+
+
+def remove_stale_temps(out_dir: Path, now: datetime) -> list[Path]:
+    """Delete the temporary files of backups cut short (power cut, kill) more than an hour before ``now``.
+
+    Every backup has its own time-stamped temporary names, so nothing else ever removes them; a backup
+    still being written is younger than an hour and left alone. Returns what was removed.
+    """
+    removed = []
+    for path in out_dir.glob("kkt-adapter-*.tmp*"):
+        with contextlib.suppress(OSError):
+            if now.timestamp() - path.stat().st_mtime > STALE_TEMP_S:
+                path.unlink()
+                removed.append(path)
+    return removed
 
 
 def _copy_online(src_path: Path, dst_path: Path, busy_timeout_ms: int) -> None:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 
 from kkt_adapter.buffer.backup import BackupResult, create_backup, sha256_file, verify_backup
+from kkt_adapter.buffer.db import open_buffer
 from kkt_adapter.buffer.events import verify_chain
 from kkt_adapter.buffer.store import Store
 from kkt_adapter.ops import cli_backup, cli_verify
@@ -191,3 +194,24 @@ def test_nightly_job_records_backup_and_verify_in_the_audit_chain(tmp_path: Path
     assert chain_ok
     assert len(list((tmp_path / "b").glob("*.db"))) == 2
     assert len(list((tmp_path / "b").glob("*.manifest.json"))) == 2
+
+
+def test_a_backup_removes_temporary_files_left_by_a_cut_backup(tmp_path: Path) -> None:
+    """Temporary files of a backup cut short an hour ago are removed by the next backup; a fresh one stays."""
+    db, out = tmp_path / "buffer.db", tmp_path / "backups"
+    out.mkdir()
+    stale = [
+        out / "kkt-adapter-20260101T000000000000Z.db.tmp",
+        out / "kkt-adapter-20260101T000000000000Z.db.tmp-journal",
+    ]
+    stale.append(out / "kkt-adapter-20260101T000000000000Z.db.manifest.json.tmp")
+    fresh = out / "kkt-adapter-20991231T000000000000Z.db.tmp"
+    for path in [*stale, fresh]:
+        path.write_bytes(b"partial")
+    two_hours_ago = time.time() - 7200
+    for path in stale:
+        os.utime(path, (two_hours_ago, two_hours_ago))
+    open_buffer(db).close()
+    create_backup(db, out)
+    assert not [p for p in stale if p.exists()]
+    assert fresh.exists()
