@@ -15,8 +15,8 @@ import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from kkt_adapter.config.settings import ExportSettings, SyncSettings
 from kkt_adapter.config.secrets import EXPORT_TOKEN_ENV
+from kkt_adapter.config.settings import ExportSettings, SyncSettings
 from kkt_adapter.export.client import OfdClient, OfdClientConfig
 from kkt_adapter.export.contract import OfdDocument
 from kkt_adapter.export.outcome import AuthRefused, Delivered, Outcome, Permanent, RetryLater
