@@ -2,15 +2,15 @@
 
 POS routes require the POS token only when one is configured; admin routes always require the admin
 token (no token configured → every admin call is refused). A missing token answers 401, a wrong one
-403, and admin refusals are written to the audit log. Tokens are compared in constant time and never
-echoed.
+403, and admin refusals are written to the audit log, rate-limited (:mod:`kkt_adapter.api.refusals`).
+Tokens are compared in constant time and never echoed.
 """
 
 from __future__ import annotations
 
 import hmac
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -18,6 +18,7 @@ from fastapi import Request
 from pydantic import SecretStr
 
 from kkt_adapter.api.errors import ApiError
+from kkt_adapter.api.refusals import RefusalLog
 from kkt_adapter.buffer.store import Store
 from kkt_adapter.config.settings import Settings
 from kkt_adapter.pipeline.service import Pipeline
@@ -56,6 +57,8 @@ class Services:
     pipeline: Pipeline | None = None
     sync: SyncControl | None = None  # the optional HQ export's loop
     relay: SyncControl | None = None  # the OFD relay's loop (``ofd.mode = relay``)
+    # refused admin calls: the first few per source and minute audited verbatim, the rest aggregated
+    refusals: RefusalLog = field(default_factory=RefusalLog)
 
 
 def get_services(request: Request) -> Services:
@@ -96,11 +99,8 @@ async def require_admin(request: Request) -> str:
         return "admin"
     status, code = (401, "unauthorized") if given is None else (403, "forbidden")
     client = request.client.host if request.client else "unknown"
-    await services.store.audit(
-        "admin access refused",
-        "anonymous",
-        {"path": request.url.path, "method": request.method, "client": client, "status": status},
-    )
+    detail = {"path": request.url.path, "method": request.method, "client": client, "status": status}
+    await services.refusals.record(services.store.audit, client, services.clock(), detail)
     if expected is None:
         raise ApiError(403, "forbidden", "No admin token is configured; admin actions are disabled.")
     message = "The admin token is required." if status == 401 else "The admin token is wrong."

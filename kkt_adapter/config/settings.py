@@ -32,6 +32,8 @@ class ApiSettings(_Section):
     max_items: Annotated[int, Field(ge=1, le=1000)] = 200
     wait_default_s: Annotated[float, Field(ge=0, le=120)] = 0.0
     wait_max_s: Annotated[float, Field(ge=0, le=600)] = 60.0
+    # Names the Host header may carry (DNS-rebinding guard); the bind address is added when concrete.
+    allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
 class BufferSettings(_Section):

@@ -55,12 +55,15 @@ class HealthFeed:
         self.pipeline = pipeline
         self.sync_worker = sync_worker
         self.paused = False
+        self.export: SyncWorker | None = None  # the HQ export's loop: its refused token is a red alarm too
 
     def snapshot(self) -> Snapshot:
         """The current snapshot; cheap, called on the event loop."""
         base = self.cache.get_snapshot()
         devices = self.pipeline.health_devices() if self.pipeline is not None else base.devices
         ofd = ofd_snapshot(self.sync_worker, self.paused, base.buffer.oldest_undelivered_at, base.taken_at)
+        if self.export is not None and self.export.auth_refused is not None:
+            ofd = replace(ofd, auth_refused=self.export.auth_refused)
         # Receipts waiting for the optional HQ export are not the OFD's backlog: the OFD's 30-day clock is
         # the FN's own queue (FF39), in ``devices``.
         buffer = replace(base.buffer, oldest_undelivered_at=None)

@@ -24,6 +24,7 @@ from fastapi import FastAPI
 from kkt_adapter.api import routes_devices, routes_ofd, routes_sync
 from kkt_adapter.api.app import create_app
 from kkt_adapter.api.deps import Services
+from kkt_adapter.api.origin import allowed_hosts
 from kkt_adapter.buffer.store import Store
 from kkt_adapter.clock import utc_now
 from kkt_adapter.config.secrets import ADMIN_TOKEN_ENV, EXPORT_TOKEN_ENV, POS_TOKEN_ENV, load_secret
@@ -207,6 +208,7 @@ async def start_parts(settings: Settings, stack: AsyncExitStack) -> tuple[Servic
     reverse: systemd told first, the pipeline finishing the receipt on the printer, the buffer last)."""
     store, pipeline, relay, sync = await _start_core(settings, stack)
     feed = HealthFeed(SnapshotCache(), pipeline, relay.worker if relay else None, settings.ofd.mode.value)
+    feed.export = sync.worker if sync else None
     health = _health(settings, feed)
     services = _services(settings, store, pipeline, sync, relay, health)
     await pipeline.start()
@@ -247,4 +249,5 @@ def build_app(settings: Settings) -> FastAPI:
             page_router,
             metrics.metrics_router,
         ],
+        hosts=allowed_hosts(settings.api.allowed_hosts, settings.api.host),
     )

@@ -163,7 +163,7 @@ def check_ofd(snap: Snapshot, now: datetime, lim: Limits) -> Iterator[Problem]:
     ofd = snap.ofd
     if ofd.auth_refused is not None:
         yield Problem(
-            "ofd", Severity.CRITICAL, "ofd_token_refused", "ОФД не принимает токен: отправка чеков остановлена",
+            "ofd", Severity.CRITICAL, "ofd_token_refused", "Сервер выгрузки не принимает токен: отправка остановлена",
             "продавать можно, чеки сохраняются; позовите администратора: " + ofd.auth_refused,
             {"auth_refused": ofd.auth_refused},
         )  # fmt: skip
