@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from api_support import ApiServer, serve_api
+from prereq import missing
 
 Make = Callable[..., dict[str, Any]]
 
@@ -267,7 +268,7 @@ def test_an_unknown_device_is_422_naming_the_field(client: httpx.Client, valid_r
 def test_a_disk_that_refuses_writes_answers_503_with_retry_after(tmp_path: Path, valid_receipt: Make) -> None:
     """Unwritable database: 503 + Retry-After and a clear message for new receipts, 200 for replays; then it heals."""
     if os.geteuid() != 0 or shutil.which("chattr") is None:
-        pytest.skip("making a file unwritable for root needs chattr +i as root")
+        missing("making a file unwritable for root needs chattr +i as root")
     with serve_api(tmp_path) as server, httpx.Client(base_url=server.base_url, timeout=10) as http:
         assert post(http, valid_receipt(), "k0").status_code == 202
         files = [str(server.db_path), f"{server.db_path}-wal"]

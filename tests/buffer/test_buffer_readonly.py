@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from buffer_support import NOW, receipt, snapshot
+from prereq import missing
 
 from kkt_adapter.buffer.errors import StorageUnavailable
 from kkt_adapter.buffer.store import Store
@@ -34,14 +35,14 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 def read_only_mount(directory: Path) -> Iterator[None]:
     """Make ``directory`` a read-only bind mount of itself for the duration; always unmounted after."""
     if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("a read-only bind mount needs root and mount(8)")
+        missing("a read-only bind mount needs root and mount(8)")
     bound = _run("mount", "--bind", str(directory), str(directory))
     if bound.returncode != 0:
-        pytest.skip(f"cannot bind-mount here: {bound.stderr.strip()}")
+        missing(f"cannot bind-mount here: {bound.stderr.strip()}")
     try:
         remount = _run("mount", "-o", "remount,bind,ro", str(directory))
         if remount.returncode != 0:
-            pytest.skip(f"cannot remount read-only here: {remount.stderr.strip()}")
+            missing(f"cannot remount read-only here: {remount.stderr.strip()}")
         yield
     finally:
         assert _run("umount", str(directory)).returncode == 0
@@ -51,10 +52,10 @@ def read_only_mount(directory: Path) -> Iterator[None]:
 def immutable(*paths: Path) -> Iterator[None]:
     """Set the immutable attribute on ``paths`` for the duration (refused even to root)."""
     if os.geteuid() != 0 or shutil.which("chattr") is None:
-        pytest.skip("chattr +i needs root and chattr(1)")
+        missing("chattr +i needs root and chattr(1)")
     result = _run("chattr", "+i", *map(str, paths))
     if result.returncode != 0:
-        pytest.skip(f"this file system has no immutable attribute: {result.stderr.strip()}")
+        missing(f"this file system has no immutable attribute: {result.stderr.strip()}")
     try:
         yield
     finally:

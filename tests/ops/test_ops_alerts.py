@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
+from prereq import missing
 
 from kkt_adapter.ops.metrics import Metrics
 
@@ -25,9 +24,7 @@ def promtool() -> str:
     """promtool (Debian package ``prometheus``; scripts/test installs it); a missing one fails under CI."""
     found = shutil.which("promtool")
     if found is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("promtool is missing: scripts/test installs the prometheus package")
-        pytest.skip("promtool is not installed")
+        missing("promtool (scripts/test installs the prometheus package)")
     return found
 
 

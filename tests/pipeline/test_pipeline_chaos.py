@@ -1,9 +1,9 @@
 """Chaos: the daemon and the emulator as real processes over a pty; faults injected, the daemon SIGKILLed.
 
-The daemon is ``kkt-adapter run --config …`` once the daemon's wiring mounts the pipeline; until then
-(or with ``KKT_CHAOS_DAEMON=standin``, to isolate the pipeline from the rest of the daemon) the
-stand-in ``standin_daemon.py`` (same buffer, pipeline, API and real driver in one uvicorn process)
-takes its place, and the test id says which one ran. ``CHAOS_SEED`` picks the fault schedule.
+The daemon is ``kkt-adapter run --config …``. Only when asked explicitly (``KKT_CHAOS_DAEMON=standin``,
+to isolate the pipeline from the rest of the daemon) the stand-in ``standin_daemon.py`` (same buffer,
+pipeline, API and real driver in one uvicorn process) takes its place, and the test id says which one
+ran; nothing switches to it silently. ``CHAOS_SEED`` picks the fault schedule.
 """
 
 from __future__ import annotations
@@ -25,13 +25,13 @@ import pytest
 from daemon_harness import announced, free_port
 from pipeline_rig import sale
 
-import kkt_adapter
-
 KILLS = 20
 SETTLED = {"fiscalized", "delivered", "rejected"}
 HERE = Path(__file__).parent
-WIRING = Path(kkt_adapter.__file__).parent / "daemon" / "wiring.py"
-WIRED = "Pipeline" in WIRING.read_text(encoding="utf-8") and os.environ.get("KKT_CHAOS_DAEMON") != "standin"
+WIRED = os.environ.get("KKT_CHAOS_DAEMON") != "standin"
+# Why an acknowledged receipt may end ``rejected`` here: never. The POS posts valid sales and every injected
+# fault is the device's (paper, lost answer, bad LRC, busy, port), none a refusal of the receipt's content.
+EXPECTED_REJECTIONS: dict[str, str] = {}
 FAULTS: list[tuple[str, dict[str, Any]]] = [
     ("/faults", {"paper_out": True}),
     ("/faults", {"paper_out_after_sign": True}),
@@ -200,8 +200,8 @@ def test_chaos_every_acknowledged_receipt_is_fiscalized_exactly_once(chaos: Chao
         log_tail = (chaos.tmp / "daemon.log").read_text(encoding="utf-8", errors="replace")[-3000:]
         states = [(k, rows.get(k, {}).get("state")) for k in pending[:5]]
         raise AssertionError(f"not settled: {states}\ndevices: {devices}\nlog: {log_tail}")
-    for key in acknowledged:
-        assert rows[key]["state"] != "rejected" or rows[key]["rejected"], key
+    rejected = {key: rows[key].get("rejected") for key in acknowledged if rows[key]["state"] == "rejected"}
+    assert rejected == EXPECTED_REJECTIONS, f"acknowledged receipts rejected, with their reasons: {rejected}"
     archive = httpx.get(f"{chaos.control}/state", timeout=5).json()["archive"]
     docs = {doc["fd_number"]: doc for doc in archive if doc["doc_type"] == 3}
     fiscal = [row for row in rows.values() if row["fiscal"] is not None]

@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 from daemon_harness import Daemon, make_receipt, prepare_daemon, wait_until
+from prereq import missing
 from reliability_support import assert_error_shape, integrity
 
 MOUNT_SIZE = "2m"
@@ -34,7 +35,7 @@ def tmpfs(path: Path, size: str) -> Iterator[Path]:
     path.mkdir(parents=True, exist_ok=True)
     mounted = _run("mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path))
     if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root/CAP_SYS_ADMIN): {mounted.stderr.strip()}")
+        missing(f"cannot mount a tmpfs here (needs root/CAP_SYS_ADMIN): {mounted.stderr.strip()}")
     try:
         yield path
     finally:
@@ -119,7 +120,7 @@ def immutable(*paths: Path) -> Iterator[None]:
     """``chattr +i`` on ``paths`` for the block (refused even to root); skip where the file system lacks it."""
     result = _run("chattr", "+i", *map(str, paths))
     if result.returncode != 0:
-        pytest.skip(f"no immutable attribute here (needs root and an ext file system): {result.stderr.strip()}")
+        missing(f"no immutable attribute here (needs root and an ext file system): {result.stderr.strip()}")
     try:
         yield
     finally:
