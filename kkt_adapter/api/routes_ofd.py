@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Path as PathParam
 
 from kkt_adapter.api.deps import get_services, require_admin
 from kkt_adapter.api.errors import ApiError, error_responses
@@ -71,8 +72,14 @@ async def _dlq_row(request: Request, fn_serial: str, fd_number: int) -> OutboxMe
     return row
 
 
+# An FD number is 32 bits in the FN (FF39, FF3C); an FN serial is 16 digits. Bounded here, a number beyond
+# 64 bits no longer reaches SQLite (it answered 500 under schemathesis's fuzzing phase).
+FdNumber = Annotated[int, PathParam(ge=1, le=0xFFFFFFFF, description="FD number (32 bits)")]
+FnSerial = Annotated[str, PathParam(pattern=r"^[0-9]{16}$", description="FN serial, 16 digits")]
+
+
 @router.post("/v1/admin/ofd/dlq/{fn_serial}/{fd_number}/replay")
-async def replay_ofd(fn_serial: str, fd_number: int, request: Request, actor: Admin) -> dict[str, Any]:
+async def replay_ofd(fn_serial: FnSerial, fd_number: FdNumber, request: Request, actor: Admin) -> dict[str, Any]:
     """Send the message to the OFD again for a fresh answer (dead/refused → read)."""
     services = get_services(request)
     await _dlq_row(request, fn_serial, fd_number)
@@ -86,7 +93,7 @@ async def replay_ofd(fn_serial: str, fd_number: int, request: Request, actor: Ad
 
 
 @router.post("/v1/admin/ofd/dlq/{fn_serial}/{fd_number}/ack")
-async def ack_ofd(fn_serial: str, fd_number: int, request: Request, actor: Admin) -> dict[str, Any]:
+async def ack_ofd(fn_serial: FnSerial, fd_number: FdNumber, request: Request, actor: Admin) -> dict[str, Any]:
     """Acknowledge a dead or refused message: it stays as it is but no longer raises the DLQ alarm."""
     await _dlq_row(request, fn_serial, fd_number)
     await get_services(request).store.outbox_ack_dead(fn_serial, fd_number, actor)

@@ -14,7 +14,16 @@ from decimal import Decimal
 from enum import IntEnum, StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+)
 
 MAX_KOP = 10**12  # 10 billion roubles: far above any receipt, far below the 5-byte protocol field
 MAX_QUANTITY = Decimal("99999.999")
@@ -163,6 +172,29 @@ class PaymentMethod(IntEnum):
     CREDIT_PAYMENT = 7
 
 
+# What the validators below enforce, stated in the OpenAPI schema too (schemathesis generates from it).
+# A quantity as a string: a positive decimal ≤ 99999.999 with at most 3 places (as a number: the same bounds;
+# JSON Schema's multipleOf cannot state "3 places" exactly for binary floats, the description does).
+QUANTITY_PATTERN = r"^(?:[1-9][0-9]{0,4}(?:\.[0-9]{1,3})?|0?\.(?:[1-9][0-9]{0,2}|0[1-9][0-9]?|00[1-9]))$"
+QUANTITY_SCHEMA = {
+    "anyOf": [
+        {"type": "number", "exclusiveMinimum": 0, "maximum": float(MAX_QUANTITY)},
+        {"type": "string", "pattern": QUANTITY_PATTERN},
+    ]
+}
+CONTACT_SCHEMA = {
+    "anyOf": [{"type": "string", "pattern": _PHONE.pattern}, {"type": "string", "pattern": _EMAIL.pattern}]
+}
+
+
+def _nullable(schema: dict[str, object]) -> dict[str, object]:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def _codes(codes: frozenset[int]) -> list[JsonValue]:
+    return [int(code) for code in sorted(codes)]
+
+
 # Tag 1212, признак предмета расчета: FFD 1.2 codes 1–27 and 30–33.
 PAYMENT_OBJECT_CODES = frozenset(range(1, 28)) | frozenset(range(30, 34))
 
@@ -207,14 +239,18 @@ class Item(_Strict):
         description="Tag 1030, ≤ 128 chars, each in cp1251 (what the KKT takes)"
     )
     price_kop: Kopecks = Field(description="Tag 1079, price per unit with discounts, kopecks")
-    quantity: Decimal = Field(
+    quantity: Annotated[Decimal, WithJsonSchema(QUANTITY_SCHEMA)] = Field(
         gt=0, le=MAX_QUANTITY, decimal_places=3, description="Tag 1023, exact decimal, ≤ 3 places"
     )
     amount_kop: Kopecks = Field(description="Tag 1043, line amount = price × quantity (±1 kopeck)")
     vat: Vat = Field(description="Tag 1199")
     payment_method: PaymentMethod = Field(default=PaymentMethod.FULL_PAYMENT, description="Tag 1214")
-    payment_object: int = Field(default=1, description="Tag 1212")
-    measure: int = Field(default=0, description="Tag 2108, 0 = pieces")
+    payment_object: int = Field(
+        default=1, description="Tag 1212", json_schema_extra={"enum": _codes(PAYMENT_OBJECT_CODES)}
+    )
+    measure: int = Field(
+        default=0, description="Tag 2108, 0 = pieces", json_schema_extra={"enum": _codes(MEASURE_CODES)}
+    )
 
     @field_validator("payment_object")
     @classmethod
@@ -255,14 +291,18 @@ class Cashier(_Strict):
 class ReceiptIn(_Strict):
     """A receipt as posted by the POS (`POST /v1/receipts`)."""
 
-    id: str | None = Field(default=None, description="Client key, used when no Idempotency-Key header is given")
+    id: Annotated[str | None, WithJsonSchema(_nullable({"type": "string", "pattern": _KEY.pattern}))] = Field(
+        default=None, description="Client key, used when no Idempotency-Key header is given"
+    )
     device: str | None = Field(default=None, description="Device id from the registry; default if absent")
     operation: Operation = Field(description="Tag 1054")
     tax_system: TaxSystem | None = Field(default=None, description="Tag 1055; the device's default if absent")
     items: list[Item] = Field(min_length=1)
     payments: list[Payment] = Field(min_length=1, max_length=10)
     total_kop: PositiveKopecks = Field(description="Tag 1020")
-    customer_contact: str | None = Field(default=None, description="Tag 1008: +phone or e-mail")
+    customer_contact: Annotated[str | None, WithJsonSchema(_nullable(CONTACT_SCHEMA))] = Field(
+        default=None, description="Tag 1008: +phone or e-mail"
+    )
     cashier: Cashier | None = None
     created_at: datetime | None = Field(
         default=None, description="When the POS made the sale (ISO 8601 with offset); checked for sanity"

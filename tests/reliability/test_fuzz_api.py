@@ -9,8 +9,11 @@ a last test checks that the buffer's invariants still hold after the whole run.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -69,6 +72,27 @@ def test_no_operation_answers_5xx_or_off_schema(case: schemathesis.Case[Any], fu
         # Schema-valid receipts mostly break the cross-field rules (sums, VAT by date): 422 is right there.
         excluded_checks=[checks.positive_data_acceptance],
     )
+
+
+@pytest.mark.slow  # selectable with -m "not slow" locally; scripts/test (CI) runs every test
+@pytest.mark.timeout(900)
+def test_every_schemathesis_phase_with_the_admin_token(fuzz_daemon: Daemon, tmp_path: Path) -> None:
+    """``schemathesis run`` with all four phases (examples, coverage, fuzzing, stateful) and every check but
+    positive-data acceptance finds nothing: the schema states what the validation enforces."""
+    command = [
+        str(Path(sys.executable).with_name("schemathesis")),
+        "run",
+        f"{fuzz_daemon.base_url}/openapi.json",
+        "--phases=examples,coverage,fuzzing,stateful",
+        f"--header=Authorization: Bearer {ADMIN_TOKEN}",
+        "--checks=all",
+        "--exclude-checks=positive_data_acceptance",  # schema-valid receipts mostly break the sums: 422 is right
+        f"--max-examples={MAX_EXAMPLES}",
+        "--seed=12",
+        f"--report-dir={tmp_path}",
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=840, check=False, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
 
 
 def test_the_served_schema_is_the_one_fuzzed(fuzz_daemon: Daemon) -> None:
