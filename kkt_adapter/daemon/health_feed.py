@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime
 
@@ -49,9 +50,13 @@ class HealthFeed:
         pipeline: Pipeline | None,
         sync_worker: SyncWorker | RelaySync | None,
         ofd_mode: str = "relay",
+        open_dead: Callable[[], Awaitable[int]] | None = None,
     ) -> None:
+        """``open_dead()``: the relay's dead or FN-refused messages nobody acknowledged (read every round)."""
         self.cache = cache
         self.ofd_mode = ofd_mode
+        self.open_dead = open_dead
+        self.dead = 0
         self.pipeline = pipeline
         self.sync_worker = sync_worker
         self.paused = False
@@ -67,7 +72,7 @@ class HealthFeed:
         # Receipts waiting for the optional HQ export are not the OFD's backlog: the OFD's 30-day clock is
         # the FN's own queue (FF39), in ``devices``.
         buffer = replace(base.buffer, oldest_undelivered_at=None)
-        ofd = replace(ofd, mode=self.ofd_mode)
+        ofd = replace(ofd, mode=self.ofd_mode, dead_messages=self.dead)
         return replace(base, buffer=buffer, devices=devices, ofd=ofd, workers=self.heartbeats())
 
     def heartbeats(self) -> dict[str, float]:
@@ -86,5 +91,10 @@ class HealthFeed:
                     self.paused = await self.sync_worker.is_paused()
                 except Exception:  # a failed read must not kill the loop; the stale beat reports it
                     log.exception("reading the sync pause switch failed")
+            if self.open_dead is not None:
+                try:
+                    self.dead = await self.open_dead()
+                except Exception:  # as above
+                    log.exception("reading the OFD relay's dead letters failed")
             self.cache.beat("health")
             await asyncio.sleep(interval_s)

@@ -207,7 +207,13 @@ async def start_parts(settings: Settings, stack: AsyncExitStack) -> tuple[Servic
     """Start every part in order, each one's stop pushed on ``stack`` right after its start (so they stop in
     reverse: systemd told first, the pipeline finishing the receipt on the printer, the buffer last)."""
     store, pipeline, relay, sync = await _start_core(settings, stack)
-    feed = HealthFeed(SnapshotCache(), pipeline, relay.worker if relay else None, settings.ofd.mode.value)
+    feed = HealthFeed(
+        SnapshotCache(),
+        pipeline,
+        relay.worker if relay else None,
+        settings.ofd.mode.value,
+        store.outbox_open_dead if relay else None,
+    )
     feed.export = sync.worker if sync else None
     health = _health(settings, feed)
     services = _services(settings, store, pipeline, sync, relay, health)

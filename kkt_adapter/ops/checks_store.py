@@ -161,6 +161,13 @@ def _backlog_action(stage: int, days_left: int, lim: Limits) -> tuple[Severity, 
 def check_ofd(snap: Snapshot, now: datetime, lim: Limits) -> Iterator[Problem]:
     """Reachability of the OFD and the age of the oldest unsent document against the 30-day block."""
     ofd = snap.ofd
+    if ofd.dead_messages > 0:
+        n = ofd.dead_messages
+        yield Problem(
+            "ofd", Severity.WARNING, "ofd_dead",
+            f"ОФД не принял {documents(n)}: очередь ФН стоит",
+            "позовите администратора: kkt-adapter ofd dlq покажет причину", {"dead": n},
+        )  # fmt: skip
     if ofd.auth_refused is not None:
         yield Problem(
             "ofd", Severity.CRITICAL, "ofd_token_refused", "Сервер выгрузки не принимает токен: отправка остановлена",

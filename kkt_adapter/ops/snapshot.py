@@ -137,6 +137,7 @@ class OfdSnapshot:
     sync_lag_s: float | None = None
     mode: str = "relay"  # ofd.mode: relay (the daemon relays), device (the KKT itself), off
     auth_refused: str | None = None  # the token was refused: delivery paused until it is fixed
+    dead_messages: int = 0  # relay messages dead-lettered or refused by the FN, not acknowledged
 
     def __post_init__(self) -> None:
         _require_aware(self, self.last_success_at)

@@ -368,3 +368,11 @@ def test_device_error_no_specific_problem_covers_is_still_shown() -> None:
     """A refusal (0x45, payments below the total) has no specific problem: the generic one shows it."""
     refused = device(last_error="Сумма оплат меньше итога чека", last_error_code=0x45)
     assert codes(snap(devices=(refused,)))["device_error"] is Severity.INFO
+
+
+def test_dead_relay_messages_are_a_warning_naming_the_command() -> None:
+    """Dead or FN-refused relay messages nobody acknowledged: one warning that says the FN's queue is stuck."""
+    s = snap(ofd=OfdSnapshot(last_success_at=NOW - timedelta(minutes=1), dead_messages=2))
+    assert codes(s)["ofd_dead"] is Severity.WARNING
+    assert sentence(s, "ofd_dead").startswith("ОФД не принял 2 документа: очередь ФН стоит — ")
+    assert "kkt-adapter ofd dlq" in sentence(s, "ofd_dead")

@@ -25,7 +25,8 @@ def cli(daemon_url: str, token_file: Path, *args: str) -> str:
 
 
 def test_a_refused_document_is_listed_counted_and_replayed(tmp_path: Path, emulator: tuple[Path, str]) -> None:
-    """OFD answer code 14 → `ofd dlq` names it, kkt_ofd_dlq_size is 1; cleared and replayed → the FN's queue drains."""
+    """OFD answer code 14 → `ofd dlq` names it, kkt_ofd_dlq_size is 1, the page says so; cleared and replayed →
+    the FN's queue drains."""
     link, control = emulator
     token_file = tmp_path / "admin-token"
     token_file.write_text(ADMIN_TOKEN + "\n", encoding="utf-8")
@@ -47,6 +48,12 @@ def test_a_refused_document_is_listed_counted_and_replayed(tmp_path: Path, emula
             metrics = httpx.get(f"{daemon.base_url}/metrics", timeout=5).text
             assert "kkt_ofd_dlq_size 1.0" in metrics
             assert 'kkt_ofd_outbox_messages{state="dead"} 1.0' in metrics
+
+            def on_the_page() -> bool:
+                health = httpx.get(f"{daemon.base_url}/v1/health", timeout=5).json()
+                return any(p["code"] == "ofd_dead" for p in health["problems"])
+
+            wait_until(on_the_page, 10, "the page's problem for the dead message", 0.2)
             sim.control.clear()
             serial = emulator_state(control)["fn"]["serial"]
             assert "goes to the OFD again" in cli(daemon.base_url, token_file, "replay", serial, "1")
