@@ -1,4 +1,5 @@
-"""Shared fixtures: a free port, a valid receipt factory, the daemon as a subprocess on a free port."""
+"""Shared fixtures: a free port, a valid receipt factory, the daemon as a subprocess on a free port, the
+emulator on a real pty."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from typing import Any
 import daemon_harness
 import pytest
 from daemon_harness import Daemon, TomlTable, make_receipt, prepare_daemon
+
+from kkt_adapter.emulator import Emulator
 
 StartDaemon = Callable[..., Daemon]
 
@@ -56,3 +59,10 @@ def start_daemon(tmp_path: Path) -> Iterator[StartDaemon]:
 def daemon(start_daemon: StartDaemon) -> Daemon:
     """A daemon with the default settings, live on a free port."""
     return start_daemon()
+
+
+@pytest.fixture
+def emu(tmp_path: Path) -> Iterator[Emulator]:
+    """A running emulator with a fresh state file."""
+    with Emulator(tmp_path / "kkt0", tmp_path / "kkt.json") as emulator:
+        yield emulator

@@ -6,9 +6,9 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 
 import pytest
+from kkt_emu import EMU_POLICY, connected
 
 from kkt_adapter.emulator import Emulator
 from kkt_adapter.kkt.driver import ShtrihDriver
@@ -19,19 +19,9 @@ from kkt_adapter.kkt.errors import (
     OutcomeUnknown,
     PortGone,
 )
-from kkt_adapter.kkt.link_config import LinkPolicy
 from kkt_adapter.kkt.types import Mode, SubMode
 from kkt_adapter.receipts.model import ReceiptIn, TaxSystem
 
-POLICY = LinkPolicy(
-    byte_timeout_s=0.2,
-    enq_timeout_s=0.5,
-    ack_timeout_s=0.5,
-    answer_default_s=1.0,
-    answer_timeouts_s={},
-    busy_delay_s=0.02,
-    busy_retries=5,
-)
 DAY_S = 24 * 3600
 
 
@@ -56,15 +46,8 @@ CHEESE = ("Сыр весовой", 120000, "0.355", 42600)
 
 
 @pytest.fixture
-def emu(tmp_path: Path) -> Iterator[Emulator]:
-    with Emulator(tmp_path / "kkt0", tmp_path / "kkt.json") as emulator:
-        yield emulator
-
-
-@pytest.fixture
 def driver(emu: Emulator) -> Iterator[ShtrihDriver]:
-    kkt = ShtrihDriver(emu.path, 115200, policy=POLICY)
-    kkt.connect()
+    kkt = connected(emu)
     yield kkt
     kkt.close()
 
@@ -122,7 +105,7 @@ def test_a_full_day(emu: Emulator, driver: ShtrihDriver) -> None:
 
 def test_connect_reads_the_identity(emu: Emulator) -> None:
     """connect() returns the emulated model, serial, FN serial and INN."""
-    kkt = ShtrihDriver(emu.path, policy=POLICY)
+    kkt = ShtrihDriver(emu.path, policy=EMU_POLICY)
     info = kkt.connect()
     kkt.close()
     assert info.fn_serial == "9999078900012345"
@@ -191,7 +174,7 @@ def test_silent_device_is_a_bounded_link_timeout(emu: Emulator, driver: ShtrihDr
     started = time.monotonic()
     with pytest.raises(LinkTimeout):
         driver.status()
-    assert time.monotonic() - started < POLICY.worst_case_s(0x10)
+    assert time.monotonic() - started < EMU_POLICY.worst_case_s(0x10)
     emu.set_silence(False)
     assert driver.status().mode is Mode.SHIFT_CLOSED
 

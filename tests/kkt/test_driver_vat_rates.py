@@ -9,23 +9,14 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from kkt_emu import connected
 
 from kkt_adapter.emulator import Emulator
 from kkt_adapter.emulator.state import DeviceConfig
 from kkt_adapter.kkt.driver import ShtrihDriver
 from kkt_adapter.kkt.errors import NotEncodable
-from kkt_adapter.kkt.link_config import LinkPolicy
 from kkt_adapter.receipts.model import ReceiptIn, TaxSystem
 
-POLICY = LinkPolicy(
-    byte_timeout_s=0.2,
-    enq_timeout_s=0.5,
-    ack_timeout_s=0.5,
-    answer_default_s=1.0,
-    answer_timeouts_s={},
-    busy_delay_s=0.02,
-    busy_retries=5,
-)
 # 2026 return under the simplified system: every rate the receipt rules allow on one receipt.
 ALL_BUT_7_107 = ["vat20", "vat10", "vat0", "none", "vat120", "vat110", "vat5", "vat7", "vat105", "vat22", "vat122"]
 # tag 1199 code of each rate (FFD), what the emulator's FN document must show per line
@@ -66,8 +57,7 @@ def emu(tmp_path: Path) -> Iterator[Emulator]:
 
 
 def _driver(emu: Emulator) -> ShtrihDriver:
-    kkt = ShtrihDriver(emu.path, 115200, policy=POLICY)
-    kkt.connect()
+    kkt = connected(emu)
     kkt.open_shift()
     return kkt
 

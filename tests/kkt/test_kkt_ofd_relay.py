@@ -14,28 +14,18 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 
 import pytest
+from kkt_emu import connected
 
 from kkt_adapter.emulator import Emulator
 from kkt_adapter.emulator import ofd_message as emu_ofd
 from kkt_adapter.kkt.driver import ShtrihDriver
 from kkt_adapter.kkt.errors import DeviceRejected, OfdMessageChanged
-from kkt_adapter.kkt.link_config import LinkPolicy
 from kkt_adapter.kkt.protocol import answers, commands
 from kkt_adapter.kkt.protocol.frame import encode_frame
 from kkt_adapter.ofd.wire import parse_message
 
-POLICY = LinkPolicy(
-    byte_timeout_s=0.2,
-    enq_timeout_s=0.5,
-    ack_timeout_s=0.5,
-    answer_default_s=1.0,
-    answer_timeouts_s={},
-    busy_delay_s=0.02,
-    busy_retries=5,
-)
 SYSADMIN = 30
 
 # FSReadBlockTests.should_deserialize_response: the 94 data bytes after FF 31 00.
@@ -90,15 +80,8 @@ def test_answer_blocks_as_the_vendor_cuts_them() -> None:
 
 
 @pytest.fixture
-def emu(tmp_path: Path) -> Iterator[Emulator]:
-    with Emulator(tmp_path / "kkt0", tmp_path / "kkt.json") as emulator:
-        yield emulator
-
-
-@pytest.fixture
 def kkt(emu: Emulator) -> Iterator[ShtrihDriver]:
-    driver = ShtrihDriver(emu.path, 115200, policy=POLICY)
-    driver.connect()
+    driver = connected(emu)
     driver.open_shift()  # FD 1
     yield driver
     driver.close()
