@@ -55,6 +55,8 @@ ROW1_RATES = frozenset({Vat.VAT20, Vat.VAT120})
 TAX_MODE_TABLE, TAX_MODE_ROW, TAX_MODE_FIELD = 1, 1, 14
 TAX_MODE_BY_SOFTWARE = 1
 NO_SLOT_RATES = frozenset({Vat.VAT22, Vat.VAT122})
+FN_ERROR_CODES = (0x01, 0x2F)  # error bytes that carry the FN's own meaning on FN-era Shtrih devices
+SESSION_HEADER_BYTES = 30  # the OFD session header before the container (docs/ofd-exchange.md)
 
 
 def _unknown(exc: Exception) -> OutcomeUnknown:
@@ -150,11 +152,16 @@ class ShtrihDriver:
         it (older firmware without the field)."""
         key = (table, row, field)
         if key not in self._settings:
-            try:
-                self._settings[key] = int.from_bytes(self.read_table(table, row, field), "little")
-            except DeviceError:
-                self._settings[key] = None
+            raw = self._table_field(table, row, field)
+            self._settings[key] = None if raw is None else int.from_bytes(raw, "little")
         return self._settings[key]
+
+    def _table_field(self, table: int, row: int, field: int) -> bytes | None:
+        """:meth:`read_table`, or ``None`` when the firmware refuses the field."""
+        try:
+            return self.read_table(table, row, field)
+        except DeviceError:
+            return None
 
     def set_datetime(self, value: datetime) -> None:
         """Set the device clock to ``value`` (naive, device-local, to the second): 22h date, 23h confirm
@@ -250,7 +257,7 @@ class ShtrihDriver:
         (it refuses 1Fh) predates 22 % and never replaces."""
         if self.setting(VAT_MODE_TABLE, VAT_MODE_ROW, VAT_MODE_FIELD) != VAT_MODE_AUTO_22:
             return
-        if self.full_status().device_datetime.date() >= VAT22_FROM:
+        if self.device_clock().date() >= VAT22_FROM:
             raise NotEncodable(
                 commands.OPERATION_V2,
                 "ККТ заменяет НДС 20% на 22% (Т17П71=1): строка по 20% ушла бы по 22%; установите Т17П71=2 / "
@@ -312,12 +319,6 @@ class ShtrihDriver:
             host=host or None,
             port=None if not port else int.from_bytes(port, "little") or None,
         )
-
-    def _table_field(self, table: int, row: int, field: int) -> bytes | None:
-        try:
-            return self.read_table(table, row, field)
-        except DeviceError:
-            return None
 
     def unconfirmed_count(self) -> int:
         """FF3F: number of documents without an OFD ticket."""
@@ -388,18 +389,12 @@ class ShtrihDriver:
             raise DeviceRejected(exc.command, exc.code, exc.text) from exc
 
 
-FN_ERROR_CODES = (0x01, 0x2F)  # error bytes that carry the FN's own meaning on FN-era Shtrih devices
-
-
 def _check_session_length(message: bytes, size: int) -> None:
     """The session header's body length (bytes 24–25, LE) must match the size FF30 announced."""
     if len(message) >= SESSION_HEADER_BYTES:
         said = int.from_bytes(message[24:26], "little") + SESSION_HEADER_BYTES
         if said != size:
             raise OfdMessageChanged(f"FF30 said {size} bytes, the message's session header says {said}")
-
-
-SESSION_HEADER_BYTES = 30
 
 
 if TYPE_CHECKING:
