@@ -9,9 +9,10 @@ audit log with its outcome; that includes ``GET …/fn-documents``, which reads 
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
 
 from kkt_adapter.api.deps import Services, get_services, require_admin
 from kkt_adapter.api.errors import ApiError, error_responses, invalid
@@ -96,6 +97,39 @@ async def set_clock(device_id: str, request: Request, actor: Admin) -> dict[str,
     is open or when the host's clock is earlier than the FN's last document. Answer: the device's time
     and the clock offset (device − host, s) before and after."""
     return await _act(request, device_id, Action.SET_CLOCK, actor)
+
+
+class ResolveDecision(BaseModel):
+    """The operator's decision for one unresolved receipt of the device (see ``GET …/resolve`` first)."""
+
+    model_config = ConfigDict(extra="forbid")
+    key: str = Field(pattern=r"^[A-Za-z0-9._:\-]{1,64}$", description="the receipt's key")
+    decision: Literal["fiscalized", "not_printed"] = Field(
+        description="fiscalized: the FN document fd_number is this receipt; not_printed: print it again"
+    )
+    fd_number: int | None = Field(default=None, ge=1, le=0xFFFFFFFF, description="with fiscalized: the FD number")
+
+
+@router.get("/v1/admin/devices/{device_id}/resolve")
+async def resolve_evidence(device_id: str, request: Request, actor: Admin) -> dict[str, Any]:
+    """The evidence for a halted queue (read only, audited): the halt's reason, each unresolved receipt
+    (key, seq, state, total, operation, the FN's last FD when printing began) and the FN documents after
+    the earliest intent (type, sum, fiscal sign, time)."""
+    return await _act(request, device_id, Action.RESOLVE_EVIDENCE, actor)
+
+
+@router.post("/v1/admin/devices/{device_id}/resolve")
+async def resolve(device_id: str, body: ResolveDecision, request: Request, actor: Admin) -> dict[str, Any]:
+    """Decide an unresolved receipt, audited: ``fiscalized`` with ``fd_number`` (refused, 409, unless that
+    FN document is a receipt of the same sum not taken by another receipt) or ``not_printed`` (back to
+    ``accepted``: it prints again). The queue then runs again."""
+    if (body.decision == "fiscalized") != (body.fd_number is not None):
+        raise invalid("fd_number", "required with decision fiscalized, and only then")
+    row = await get_services(request).store.get(body.key)
+    if row is None or row.device_id != device_id:
+        raise ApiError(404, "not_found", f"No receipt {body.key!r} on device {device_id!r}.")
+    params = {"seq": row.seq, "fd_number": body.fd_number or 0}
+    return await _act(request, device_id, Action.RESOLVE, actor, params)
 
 
 @router.get("/v1/admin/devices/{device_id}/fn-documents")

@@ -34,6 +34,8 @@ class ApiSettings(_Section):
     wait_max_s: Annotated[float, Field(ge=0, le=600)] = 60.0
     # Names the Host header may carry (DNS-rebinding guard); the bind address is added when concrete.
     allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "::1", "[::1]")
+    # A device whose unresolved receipt waits for an operator this long refuses new receipts (503).
+    refuse_when_halted_s: Annotated[float, Field(ge=0)] = 900.0
 
 
 class BufferSettings(_Section):

@@ -137,7 +137,14 @@ def _check_clock(dev: DeviceSnapshot, lim: Limits) -> Iterator[Problem]:
 
 
 def _check_queue(dev: DeviceSnapshot) -> Iterator[Problem]:
-    if dev.queue_halted:
+    if dev.queue_halted and dev.halt_reason is not None:
+        yield _p(
+            dev, Severity.CRITICAL, "queue_undecided", f"Касса остановлена: не ясно, прошёл ли чек ({dev.halt_reason})",
+            "не пробивайте этот чек повторно; позовите администратора: он сверит бумажный чек с ФН и решит командой"
+            f" kkt-adapter device resolve {dev.device_id}",
+            halt_reason=dev.halt_reason,
+        )  # fmt: skip
+    elif dev.queue_halted:
         yield _p(
             dev, Severity.WARNING, "queue_halted", "Касса проверяет, прошёл ли последний чек",
             "не выключайте принтер и не пробивайте этот чек повторно; печать продолжится сама",

@@ -113,6 +113,7 @@ class DeviceSnapshot:
     last_error: str | None = None
     last_error_code: int | None = None
     queue_halted: bool = False
+    halt_reason: str | None = None  # the automatic resolution gave up: an operator must decide
     heartbeat_age_s: float | None = None
     fn: FnSnapshot | None = None
     device_now: datetime | None = None

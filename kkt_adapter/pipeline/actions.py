@@ -167,6 +167,13 @@ async def execute(
         return await read_documents(ctx, args.get("from_fd", 1), args.get("to_fd", 0))
     if action is Action.SET_CLOCK:
         return await set_clock(ctx)
+    if action in (Action.RESOLVE_EVIDENCE, Action.RESOLVE):
+        from kkt_adapter.pipeline import operator_resolve
+
+        if action is Action.RESOLVE_EVIDENCE:
+            return await operator_resolve.evidence(ctx)
+        args = params or {}
+        return await operator_resolve.decide(ctx, args.get("seq", 0), args.get("fd_number", 0), actor)
     if action is Action.READ_OFD_LINK:
         link = await ctx.io(ctx.driver.ofd_link)
         return {"exchange_mode": link.exchange_mode, "host": link.host, "port": link.port}

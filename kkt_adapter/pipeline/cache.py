@@ -43,6 +43,7 @@ class DeviceCache:
     last_error: str | None = None
     queue_halted: bool = False
     halt_reason: str | None = None
+    halted_since: datetime | None = None  # host time the automatic resolution gave up (an operator decides)
     fn_serial: str | None = None
     registration_number: str | None = None
     fn_expires_on: date | None = None
@@ -101,6 +102,17 @@ def intake_refusal(cache: DeviceCache, now: datetime) -> str | None:
     return None
 
 
+def halted_refusal(cache: DeviceCache, host_now: datetime, refuse_after_s: float) -> str | None:
+    """Why new receipts for a device halted (undecided) for ``refuse_after_s`` or longer are refused, or None."""
+    if cache.halted_since is None or (host_now - cache.halted_since).total_seconds() < refuse_after_s:
+        return None
+    return (
+        f"Касса {cache.device_id} остановлена: не ясно, прошёл ли чек ({cache.halt_reason}); администратор должен "
+        f"решить: kkt-adapter device resolve {cache.device_id}. / The device's queue is halted: an operator must "
+        "decide the unresolved receipt first."
+    )
+
+
 def is_ofd_blocked(oldest_unsent_at: datetime | None, now: datetime) -> bool:
     """True when the oldest unsent document is at least 30 days old."""
     return oldest_unsent_at is not None and now - oldest_unsent_at >= OFD_BLOCK_AFTER
@@ -134,6 +146,7 @@ def to_health(cache: DeviceCache, now_mono: float) -> DeviceSnapshot:
         last_error=last_error,
         last_error_code=cache.last_error_code,
         queue_halted=cache.queue_halted,
+        halt_reason=cache.halt_reason if cache.halted_since is not None else None,
         heartbeat_age_s=age,
         fn=fn,
         device_now=None if reading is None else device_now(reading, now_mono, reading.host_at),

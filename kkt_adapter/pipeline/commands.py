@@ -24,6 +24,8 @@ class Action(StrEnum):
     READ_DOCUMENTS = "read-documents"  # params: from_fd, to_fd (at most MAX_READ_DOCUMENTS)
     SET_CLOCK = "set-clock"  # the device's clock from the host's; only with the shift closed
     READ_OFD_LINK = "read-ofd-link"  # the KKT's OFD exchange mode and address (read only)
+    RESOLVE_EVIDENCE = "resolve-evidence"  # what an operator needs to decide an unresolved receipt (read only)
+    RESOLVE = "resolve"  # params: seq, fd_number (0: not printed) — the operator's decision
 
 
 MAX_READ_DOCUMENTS = 5000

@@ -44,7 +44,7 @@ async def recover(ctx: DeviceContext) -> bool:
     """
     rows = await ctx.store.of_device(ctx.device.id, (ReceiptState.PRINTING, ReceiptState.UNKNOWN), MAX_UNRESOLVED)
     if not rows:
-        ctx.cache.queue_halted, ctx.cache.halt_reason = False, None
+        ctx.cache.queue_halted, ctx.cache.halt_reason, ctx.cache.halted_since = False, None, None
         return True
     ctx.cache.queue_halted = True
     for row in rows:
@@ -64,7 +64,7 @@ async def recover(ctx: DeviceContext) -> bool:
     undecided = [reason for d in decisions if (reason := await _apply(ctx, d, fn.fn_serial)) is not None]
     if undecided:
         return _halt(ctx, "; ".join(undecided))
-    ctx.cache.queue_halted, ctx.cache.halt_reason = False, None
+    ctx.cache.queue_halted, ctx.cache.halt_reason, ctx.cache.halted_since = False, None, None
     return True
 
 
@@ -86,10 +86,11 @@ async def _apply(ctx: DeviceContext, decision: Decision, fn_serial: str) -> str 
         await ctx.store.back_to_accepted(decision.key, "resolved: the FN holds no document of it; printing again")
         log.info("device %s: %s was not fiscalized; back in the queue", ctx.device.id, decision.key)
         return None
-    return await _fiscalized(ctx, decision, fn_serial)
+    return await fiscalize_from_fn(ctx, decision, fn_serial, f"resolved from the FN: FD {decision.document.fd_number}")
 
 
-async def _fiscalized(ctx: DeviceContext, decision: Fiscalized, fn_serial: str) -> str | None:
+async def fiscalize_from_fn(ctx: DeviceContext, decision: Fiscalized, fn_serial: str, reason: str) -> str | None:
+    """Record ``decision``'s FN document as the receipt's (the event says ``reason``); the problem, or None."""
     doc = decision.document
     record = FiscalRecord(
         fd_number=doc.fd_number,
@@ -101,9 +102,7 @@ async def _fiscalized(ctx: DeviceContext, decision: Fiscalized, fn_serial: str) 
         registration_number=ctx.cache.registration_number or "",
     )
     try:
-        await ctx.store.mark_fiscalized(
-            decision.key, record, decision.print_incomplete, f"resolved from the FN: FD {doc.fd_number}"
-        )
+        await ctx.store.mark_fiscalized(decision.key, record, decision.print_incomplete, reason)
     except DocumentTaken:
         return f"{decision.key}: FN document {doc.fd_number} already belongs to another receipt"
     log.info("device %s: %s was fiscalized as FD %d (resolved from the FN)", ctx.device.id, decision.key, doc.fd_number)
@@ -115,5 +114,7 @@ async def _fiscalized(ctx: DeviceContext, decision: Fiscalized, fn_serial: str) 
 def _halt(ctx: DeviceContext, reason: str) -> bool:
     if ctx.cache.halt_reason != reason:
         log.error("device %s: queue halted, outcome undecided: %s", ctx.device.id, reason)
+    if ctx.cache.halted_since is None:
+        ctx.cache.halted_since = ctx.clock()  # an operator must decide: see pipeline/operator_resolve.py
     ctx.cache.queue_halted, ctx.cache.halt_reason = True, reason
     return False

@@ -23,7 +23,7 @@ from kkt_adapter.clock import utc_now
 from kkt_adapter.config.settings import DeviceSettings, OfdMode, Settings
 from kkt_adapter.kkt.device import KktDevice
 from kkt_adapter.ops.snapshot import DeviceSnapshot
-from kkt_adapter.pipeline.cache import DeviceCache, intake_refusal, to_health
+from kkt_adapter.pipeline.cache import DeviceCache, halted_refusal, intake_refusal, to_health
 from kkt_adapter.pipeline.commands import SCHEDULER, Action, DeviceUnavailable
 from kkt_adapter.pipeline.context import DeviceContext, Hooks
 from kkt_adapter.pipeline.worker import DeviceWorker
@@ -141,7 +141,9 @@ class Pipeline:
         worker = self.workers.get(device_id)
         if worker is None:
             return None
-        return intake_refusal(worker.ctx.cache, worker.ctx.device_now())
+        cache = worker.ctx.cache
+        refusal = intake_refusal(cache, worker.ctx.device_now())
+        return refusal or halted_refusal(cache, worker.ctx.clock(), self.settings.api.refuse_when_halted_s)
 
     def device_snapshots(self) -> list[DeviceCache]:
         """Copies of every device's cached status, in configuration order."""
