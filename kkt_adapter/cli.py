@@ -16,7 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ofd-sim": ("kkt_adapter.ofd.sim.cli", "start the OFD simulator (FNS transport protocol over TCP)"),
     "export-sim": ("kkt_adapter.export.sim.cli", "start the HQ export endpoint simulator (the JSON contract)"),
     "shift": ("kkt_adapter.pipeline.cli_shift", "open/close the shift, X report (through the daemon)"),
-    "device": ("kkt_adapter.pipeline.cli_device", "set the device clock, or resolve a halted queue (through the daemon)"),
+    "device": ("kkt_adapter.pipeline.cli_device", "set the clock or resolve a halted queue (through the daemon)"),
     "dlq": ("kkt_adapter.sync.cli_dlq", "the HQ export's dead-letter queue: list, replay, acknowledge"),
     "sync": ("kkt_adapter.sync.cli_sync", "pause or resume the OFD relay and the HQ export"),
     "ofd": ("kkt_adapter.sync.cli_ofd", "the OFD relay: status, dead or refused messages, replay, ack"),
