@@ -1,4 +1,4 @@
-"""Admin routes of the OFD sync: the dead-letter queue and the pause switch (admin token required).
+"""Admin routes of the export: the dead-letter queue and the pause switch (admin token required).
 
 Every change is audited by the buffer (replay, acknowledge, the ``sync.paused`` setting). The worker,
 when it runs (``Services.sync``), is woken after a replay or a resume so the change takes effect at once.
@@ -64,7 +64,7 @@ async def list_dlq(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=2**62)] = 0,  # SQLite integers are 64-bit
 ) -> dict[str, Any]:
-    """Dead documents, oldest first, each with its reason, last OFD response and attempt history."""
+    """Dead documents, oldest first, each with its reason, last endpoint response and attempt history."""
     store = get_services(request).store
     dead = await store.list_dead(limit, offset)
     items = [_dead_item(item, await store.events_of(item.key)) for item in dead]
@@ -110,14 +110,14 @@ async def replay_one(key: str, request: Request, actor: Admin) -> dict[str, Any]
 
 @router.post("/v1/admin/receipts/{key}/resend")
 async def resend_one(key: str, request: Request, actor: Admin) -> dict[str, Any]:
-    """Send a ``delivered`` document again under its same id (reconcile's ``not_at_ofd``: the OFD does not
+    """Send a ``delivered`` document again under its same id (reconcile's ``not_at_ofd``: the export endpoint does not
     hold it); audited. 404 unknown key, 409 ``not_delivered`` in any other state."""
     services = get_services(request)
     item = await services.store.get(key)
     if item is None:
         raise ApiError(404, "not_found", f"No receipt with key {key!r}.")
     try:
-        await services.store.resend_delivered(key, actor, "the OFD does not hold it (reconcile not_at_ofd)")
+        await services.store.resend_delivered(key, actor, "the export endpoint does not hold it (reconcile not_at_ofd)")
     except IllegalTransition as exc:
         raise ApiError(409, "not_delivered", f"Receipt {key!r} is {item.state.value}, not delivered.") from exc
     _wake(services)
@@ -144,13 +144,13 @@ async def _set_paused(request: Request, paused: bool, actor: str) -> dict[str, A
 
 @router.post("/v1/admin/sync/pause")
 async def pause(request: Request, actor: Admin) -> dict[str, Any]:
-    """Stop submitting to the OFD (persisted: survives restarts). Fiscalization goes on."""
+    """Stop submitting to the export endpoint (persisted: survives restarts). Fiscalization goes on."""
     return await _set_paused(request, True, actor)
 
 
 @router.post("/v1/admin/sync/resume")
 async def resume(request: Request, actor: Admin) -> dict[str, Any]:
-    """Resume submitting to the OFD."""
+    """Resume submitting to the export endpoint."""
     return await _set_paused(request, False, actor)
 
 

@@ -1,4 +1,4 @@
-"""Turn a fiscalized receipt into the OFD document: pure arithmetic, no I/O.
+"""Turn a fiscalized receipt into the export document: pure arithmetic, no I/O.
 
 VAT is included in prices (Russian retail): a line's VAT is ``amount × r / (100 + r)`` rounded half-up;
 fractional rates (20/120 …) use the same formula; 0 % and "no VAT" have none. Payments are net of
@@ -14,11 +14,11 @@ from typing import Protocol
 
 from kkt_adapter.errors import AdapterError
 from kkt_adapter.export.contract import (
-    OfdCashier,
-    OfdDocument,
-    OfdItem,
-    OfdPayments,
-    OfdVatSum,
+    ExportCashier,
+    ExportDocument,
+    ExportItem,
+    ExportPayments,
+    ExportVatSum,
     document_id,
 )
 from kkt_adapter.receipts.model import PaymentType, ReceiptIn, TaxSystem
@@ -76,21 +76,21 @@ def vat_of(amount_kop: int, vat_code: int) -> int:
     return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
-def vat_sums(items: list[OfdItem]) -> list[OfdVatSum]:
+def vat_sums(items: list[ExportItem]) -> list[ExportVatSum]:
     """Per rate: Σ line amounts and the VAT computed on that sum, in ascending rate-code order."""
     base: dict[int, int] = defaultdict(int)
     for item in items:
         base[item.vat] += item.amount_kop
-    return [OfdVatSum(vat=code, base_kop=kop, vat_kop=vat_of(kop, code)) for code, kop in sorted(base.items())]
+    return [ExportVatSum(vat=code, base_kop=kop, vat_kop=vat_of(kop, code)) for code, kop in sorted(base.items())]
 
 
-def payments_of(receipt: ReceiptIn) -> OfdPayments:
+def payments_of(receipt: ReceiptIn) -> ExportPayments:
     """Payment sums by tag, with the change (paid − total) taken out of cash."""
     sums: dict[PaymentType, int] = defaultdict(int)
     for payment in receipt.payments:
         sums[payment.type] += payment.amount_kop
     change = sum(sums.values()) - receipt.total_kop
-    return OfdPayments(
+    return ExportPayments(
         cash_kop=sums[PaymentType.CASH] - max(change, 0),
         electronic_kop=sums[PaymentType.ELECTRONIC],
         prepayment_kop=sums[PaymentType.PREPAYMENT],
@@ -106,14 +106,14 @@ def _tax_bit(value: TaxSystem | str | None, receipt: ReceiptIn) -> int:
     return TaxSystem(system).bit
 
 
-def build_document(stored: Fiscalized) -> OfdDocument:
-    """The OFD document of a fiscalized receipt; raises :class:`NotFiscalizedError` if attributes are missing."""
+def build_document(stored: Fiscalized) -> ExportDocument:
+    """The export document of a fiscalized receipt; raises :class:`NotFiscalizedError` if attributes are missing."""
     fn, fd, sign, when = stored.fn_serial, stored.fd_number, stored.fiscal_sign, stored.fiscal_datetime
     if fn is None or fd is None or sign is None or when is None:
         raise NotFiscalizedError(f"fn_serial={fn!r} fd_number={fd!r} fiscal_sign={sign!r} datetime={when!r}")
     receipt = stored.receipt
     items = [
-        OfdItem(
+        ExportItem(
             name=item.name,
             price_kop=item.price_kop,
             quantity=item.quantity,
@@ -127,7 +127,7 @@ def build_document(stored: Fiscalized) -> OfdDocument:
         for item in receipt.items
     ]
     cashier = receipt.cashier
-    return OfdDocument(
+    return ExportDocument(
         id=document_id(fn, fd),
         fn_serial=fn,
         registration_number=stored.registration_number or "",
@@ -142,6 +142,6 @@ def build_document(stored: Fiscalized) -> OfdDocument:
         total_kop=receipt.total_kop,
         shift_number=stored.shift_number or 0,
         receipt_number=stored.receipt_number or 0,
-        cashier=OfdCashier(name=cashier.name, inn=cashier.inn) if cashier else None,
+        cashier=ExportCashier(name=cashier.name, inn=cashier.inn) if cashier else None,
         customer_contact=receipt.customer_contact,
     )

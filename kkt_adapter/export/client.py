@@ -1,4 +1,4 @@
-"""Async HTTP client for the OFD API: one pooled ``httpx.AsyncClient``, answers classified as data.
+"""Async HTTP client for the export API: one pooled ``httpx.AsyncClient``, answers classified as data.
 
 ``submit`` and ``fetch_ticket`` never raise for HTTP answers or transport errors: they return an
 :data:`~kkt_adapter.export.outcome.Outcome`. Only cancellation propagates. The bearer token is given by the
@@ -24,15 +24,15 @@ if importlib.util.find_spec("sniffio") is None:
     sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]
 
 from kkt_adapter.config.settings import ExportSettings
-from kkt_adapter.export.contract import OfdDocument
+from kkt_adapter.export.contract import ExportDocument
 from kkt_adapter.export.outcome import Outcome, classify
 
 SUBMIT_PATH = "/v1/documents"
 
 
 @dataclass(frozen=True)
-class OfdClientConfig:
-    """Where the OFD is and how long to wait: names match the ``ofd`` settings section."""
+class ExportClientConfig:
+    """Where the export endpoint is and how long to wait: names match the ``ofd`` settings section."""
 
     base_url: str
     connect_timeout_s: float = 3.0
@@ -41,7 +41,7 @@ class OfdClientConfig:
     token: str | None = field(default=None, repr=False)
 
     @classmethod
-    def from_settings(cls, section: ExportSettings, token: str | None, max_connections: int) -> OfdClientConfig:
+    def from_settings(cls, section: ExportSettings, token: str | None, max_connections: int) -> ExportClientConfig:
         """From ``Settings.ofd`` plus the token and the pool size (the sync concurrency)."""
         return cls(
             base_url=section.base_url,
@@ -52,7 +52,7 @@ class OfdClientConfig:
         )
 
 
-def _timeout(config: OfdClientConfig) -> httpx.Timeout:
+def _timeout(config: ExportClientConfig) -> httpx.Timeout:
     total_s = config.connect_timeout_s + config.read_timeout_s
     return httpx.Timeout(
         connect=config.connect_timeout_s,
@@ -63,7 +63,7 @@ def _timeout(config: OfdClientConfig) -> httpx.Timeout:
 
 
 def _pool(
-    config: OfdClientConfig, tls: ssl.SSLContext, transport: httpx.AsyncBaseTransport | None
+    config: ExportClientConfig, tls: ssl.SSLContext, transport: httpx.AsyncBaseTransport | None
 ) -> httpx.AsyncClient:
     headers = {"Authorization": f"Bearer {config.token}"} if config.token else {}
     return httpx.AsyncClient(
@@ -77,8 +77,8 @@ def _pool(
     )
 
 
-class OfdClient:
-    """Submits documents to one OFD endpoint; use as ``async with OfdClient(cfg) as client``.
+class ExportClient:
+    """Submits documents to one HQ export endpoint; use as ``async with ExportClient(cfg) as client``.
 
     Each of the ``max_connections`` keep-alive connections is its own one-connection httpx pool, and a
     request goes to the pool with the fewest requests in flight. httpcore checks every connection of a
@@ -86,7 +86,7 @@ class OfdClient:
     the CPU per request of 32 pools of one (measured on the drain).
     """
 
-    def __init__(self, config: OfdClientConfig, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(self, config: ExportClientConfig, transport: httpx.AsyncBaseTransport | None = None) -> None:
         tls = httpx.create_ssl_context()  # one context for all pools: building one costs ~0.1 s
         self._pools = [_pool(config, tls, transport) for _ in range(max(config.max_connections, 1))]
         self._busy = [0] * len(self._pools)
@@ -110,9 +110,9 @@ class OfdClient:
                 pool.headers.pop("Authorization", None)
 
     def __repr__(self) -> str:
-        return f"OfdClient(base_url={str(self._http.base_url)!r}, pools={len(self._pools)})"
+        return f"ExportClient(base_url={str(self._http.base_url)!r}, pools={len(self._pools)})"
 
-    async def __aenter__(self) -> OfdClient:
+    async def __aenter__(self) -> ExportClient:
         return self
 
     async def __aexit__(
@@ -125,8 +125,8 @@ class OfdClient:
         for pool in self._pools:
             await pool.aclose()
 
-    async def submit(self, document: OfdDocument) -> Outcome:
-        """POST one document under its stable id; idempotent on the OFD side, so safe to repeat."""
+    async def submit(self, document: ExportDocument) -> Outcome:
+        """POST one document under its stable id; idempotent on the export endpoint side, so safe to repeat."""
         body = document.canonical_json().encode("utf-8")
         try:
             response = await self._send("POST", SUBMIT_PATH, body)
@@ -135,7 +135,7 @@ class OfdClient:
         return classify(response, datetime.now(UTC))
 
     async def fetch_ticket(self, doc_id: str) -> Outcome:
-        """GET the stored ticket of ``doc_id``: Delivered if the OFD holds it, Permanent on 404."""
+        """GET the stored ticket of ``doc_id``: Delivered if the export endpoint holds it, Permanent on 404."""
         try:
             response = await self._send("GET", f"{SUBMIT_PATH}/{doc_id}")
         except Exception as error:  # same as submit

@@ -1,8 +1,8 @@
-"""The OFD API contract as pydantic models (see ``docs/export-api.md``): one fiscal document, the answers.
+"""The export API contract as pydantic models (see ``docs/export-api.md``): one fiscal document, the answers.
 
 Money is integer kopecks, quantities are decimal strings with at most 3 places; every field names its
 FFD tag. The document id is ``"{fn_serial}-{fd_number}"``: unique per fiscal document and stable across
-retries, so a resubmission is recognised by the OFD as the same document.
+retries, so a resubmission is recognised by the export endpoint as the same document.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ Kop = Annotated[int, Field(ge=0)]
 
 
 def document_id(fn_serial: str, fd_number: int) -> str:
-    """The OFD document id of fiscal document ``fd_number`` of fiscal storage ``fn_serial``."""
+    """The export document id of fiscal document ``fd_number`` of fiscal storage ``fn_serial``."""
     return f"{fn_serial}-{fd_number}"
 
 
@@ -31,7 +31,7 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class OfdItem(_Frozen):
+class ExportItem(_Frozen):
     """Tag 1059, one line (предмет расчета)."""
 
     name: str = Field(max_length=128, description="Tag 1030")
@@ -45,7 +45,7 @@ class OfdItem(_Frozen):
     measure: int = Field(ge=0, le=255, description="Tag 2108")
 
 
-class OfdPayments(_Frozen):
+class ExportPayments(_Frozen):
     """Payment sums of the settlement; they add up to the total (cash is net of change)."""
 
     cash_kop: Kop = Field(default=0, description="Tag 1031")
@@ -59,7 +59,7 @@ class OfdPayments(_Frozen):
         return self.cash_kop + self.electronic_kop + self.prepayment_kop + self.credit_kop + self.counter_provision_kop
 
 
-class OfdVatSum(_Frozen):
+class ExportVatSum(_Frozen):
     """VAT of the receipt at one rate (tags 1102–1107 and their FFD 1.2 successors)."""
 
     vat: int = Field(ge=1, le=12, description="Tag 1199 code of the rate")
@@ -67,15 +67,15 @@ class OfdVatSum(_Frozen):
     vat_kop: Kop = Field(description="VAT at this rate: 1102 (20 %), 1103, 1104, 1105, 1106, 1107 …")
 
 
-class OfdCashier(_Frozen):
+class ExportCashier(_Frozen):
     """Tags 1021 and 1203."""
 
     name: str = Field(max_length=64, description="Tag 1021")
     inn: str | None = Field(default=None, description="Tag 1203")
 
 
-class OfdDocument(_Frozen):
-    """One fiscal document (кассовый чек) as submitted to the OFD; ``id`` is stable across retries."""
+class ExportDocument(_Frozen):
+    """One fiscal document (кассовый чек) as submitted to the export endpoint; ``id`` is stable across retries."""
 
     id: str = Field(description="'{fn_serial}-{fd_number}'")
     fn_serial: str = Field(description="Tag 1041, 16 digits")
@@ -85,13 +85,13 @@ class OfdDocument(_Frozen):
     fiscal_datetime: datetime = Field(description="Tag 1012, ISO 8601 with offset")
     operation: int = Field(ge=1, le=4, description="Tag 1054")
     tax_system: int = Field(ge=1, le=0x3F, description="Tag 1055 bit")
-    items: list[OfdItem] = Field(min_length=1)
-    payments: OfdPayments
-    vat_sums: list[OfdVatSum]
+    items: list[ExportItem] = Field(min_length=1)
+    payments: ExportPayments
+    vat_sums: list[ExportVatSum]
     total_kop: Kop = Field(description="Tag 1020")
     shift_number: int = Field(ge=0, description="Tag 1038")
     receipt_number: int = Field(ge=0, description="Tag 1042")
-    cashier: OfdCashier | None = None
+    cashier: ExportCashier | None = None
     customer_contact: str | None = Field(default=None, description="Tag 1008")
 
     def canonical_json(self) -> str:
@@ -100,10 +100,10 @@ class OfdDocument(_Frozen):
 
 
 class Ticket(_Frozen):
-    """The OFD's answer to an accepted document (201, 200) and to ``GET /v1/documents/{id}``."""
+    """The endpoint's answer to an accepted document (201, 200) and to ``GET /v1/documents/{id}``."""
 
     id: str
-    ticket: str = Field(min_length=1, description="The OFD's acknowledgement (квитанция) id")
+    ticket: str = Field(min_length=1, description="The endpoint's acknowledgement (квитанция) id")
     received_at: datetime
 
 

@@ -7,7 +7,7 @@ Every HTTP answer and every transport error maps to exactly one of::
     ├── RetryLater(delay_s, reason, unhealthy)
     │     unhealthy=True  → counts against the circuit breaker: transport errors, timeouts, 5xx,
     │                       408, a 2xx without a readable ticket
-    │     unhealthy=False → the OFD is up but asks us to wait: 429 (delay from Retry-After)
+    │     unhealthy=False → the export endpoint is up but asks us to wait: 429 (delay from Retry-After)
     ├── AuthRefused(reason)               401/403: our token was refused — a configuration error, not the
     │                                     document's: the sync pauses and keeps it (sync/credentials.py)
     └── Permanent(reason)                 422 validation, 409 same id other content, other 4xx,
@@ -33,7 +33,7 @@ MAX_BODY_CHARS = 2000
 
 @dataclass(frozen=True)
 class Delivered:
-    """The OFD holds the document; ``ticket`` is its acknowledgement id."""
+    """The export endpoint holds the document; ``ticket`` is its acknowledgement id."""
 
     ticket: str
     status: int
@@ -123,7 +123,7 @@ def classify(result: httpx.Response | BaseException, now: datetime | None = None
     if status == 408 or status >= 500:
         return RetryLater(wait_s, f"{status} server unavailable", status=status, response=body)
     if status in (401, 403):
-        return AuthRefused(f"{status} authentication refused: check the OFD token", status, body)
+        return AuthRefused(f"{status} authentication refused: check the export token", status, body)
     if status == 409:
         return Permanent("409 same document id with different content", status, body)
     if status == 422:

@@ -22,7 +22,7 @@ import httpx
 from kkt_adapter.config import ConfigError, load_settings
 from kkt_adapter.config.secrets import ADMIN_TOKEN_ENV, EXPORT_TOKEN_ENV, load_secret
 from kkt_adapter.config.settings import Settings
-from kkt_adapter.export.client import OfdClientConfig
+from kkt_adapter.export.client import ExportClientConfig
 from kkt_adapter.ops.reconcile import OPERATIONS, Discrepancy, Kind, Report, Sources, Totals, compare, ofd_ids_to_ask
 from kkt_adapter.ops.reconcile_scope import Scope, ScopeNotFound
 from kkt_adapter.ops.reconcile_sources import DaemonFn, FnSide, SourceError, read_buffer, read_fn, read_ofd
@@ -119,9 +119,9 @@ def _daemon(args: argparse.Namespace, settings: Settings) -> httpx.Client:
     return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {secret.get_secret_value()}"})
 
 
-def _ofd_config(args: argparse.Namespace, settings: Settings) -> OfdClientConfig:
+def _ofd_config(args: argparse.Namespace, settings: Settings) -> ExportClientConfig:
     secret = load_secret(EXPORT_TOKEN_ENV, args.ofd_token_file or settings.export.token_file)
-    return OfdClientConfig.from_settings(
+    return ExportClientConfig.from_settings(
         settings.export.model_copy(update={"base_url": args.ofd_url or settings.export.base_url}),
         None if secret is None else secret.get_secret_value(),
         max_connections=8,

@@ -33,7 +33,7 @@ from kkt_adapter.buffer.db import connect
 from kkt_adapter.buffer.errors import StoreError
 from kkt_adapter.buffer.records import StoredReceipt
 from kkt_adapter.errors import AdapterError
-from kkt_adapter.export.client import OfdClient, OfdClientConfig
+from kkt_adapter.export.client import ExportClient, ExportClientConfig
 from kkt_adapter.export.outcome import Delivered, Permanent
 from kkt_adapter.kkt.types import FnDocument
 from kkt_adapter.ops.reconcile import BufferEntry
@@ -156,7 +156,7 @@ def read_buffer(db: Path, device_id: str, fn: FnSide) -> list[BufferEntry]:
     return [entry(row) for row in rows]
 
 
-async def _ask(client: OfdClient, doc_id: str, gate: asyncio.Semaphore) -> tuple[str, bool]:
+async def _ask(client: ExportClient, doc_id: str, gate: asyncio.Semaphore) -> tuple[str, bool]:
     async with gate:
         outcome = await client.fetch_ticket(doc_id)
     if isinstance(outcome, Delivered):
@@ -166,13 +166,13 @@ async def _ask(client: OfdClient, doc_id: str, gate: asyncio.Semaphore) -> tuple
     raise SourceError(f"cannot ask the OFD about {doc_id}: {outcome.reason} (use --skip-ofd to leave it out)")
 
 
-async def _ask_all(config: OfdClientConfig, ids: Sequence[str]) -> dict[str, bool]:
+async def _ask_all(config: ExportClientConfig, ids: Sequence[str]) -> dict[str, bool]:
     gate = asyncio.Semaphore(OFD_CONCURRENCY)
-    async with OfdClient(config) as client:
+    async with ExportClient(config) as client:
         answers = await asyncio.gather(*(_ask(client, doc_id, gate) for doc_id in ids))
     return dict(answers)
 
 
-def read_ofd(config: OfdClientConfig, ids: Sequence[str]) -> dict[str, bool]:
+def read_ofd(config: ExportClientConfig, ids: Sequence[str]) -> dict[str, bool]:
     """Whether the OFD holds each of ``ids``; :class:`SourceError` if it cannot be asked."""
     return asyncio.run(_ask_all(config, ids))

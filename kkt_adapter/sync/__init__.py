@@ -1,5 +1,8 @@
-"""OFD sync: drain ``fiscalized`` documents to the OFD through one circuit breaker, with backoff and a DLQ.
+"""Delivery loops: the OFD relay (``relay*.py``: the FN's messages from the outbox to the OFD over TCP) and the
+optional HQ export (``worker.py``: ``fiscalized`` receipts as JSON to an HQ endpoint), each through its own
+circuit breaker, with backoff and a DLQ.
 
-Delivery is at-least-once: a document may be submitted more than once (a crash after the OFD stored it,
-a lost answer), always under the same id ``"{fn_serial}-{fd_number}"``, which the OFD deduplicates.
+Both are at-least-once: the OFD may see an FN message twice (a crash after the send, before its answer was
+committed; identified by (FN, FD)); an export document may be submitted twice under the same id
+``"{fn_serial}-{fd_number}"``, which the endpoint deduplicates.
 """

@@ -1,5 +1,5 @@
 """``kkt-adapter dlq list|replay KEY|replay-all [--include-acknowledged]|ack KEY|resend KEY``: the dead-letter
-queue, and sending a delivered document the OFD does not hold again, through the daemon's admin API."""
+queue, and sending a delivered document the export endpoint does not hold again, through the daemon's admin API."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def _ack(args: argparse.Namespace) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kkt-adapter dlq", description="OFD dead-letter queue")
+    parser = argparse.ArgumentParser(prog="kkt-adapter dlq", description="the HQ export's dead-letter queue")
     commands = parser.add_subparsers(dest="command", required=True)
     listing = commands.add_parser("list", help="dead documents with reason and last response")
     listing.add_argument("--limit", type=int, default=100)
@@ -59,7 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     ack = commands.add_parser("ack", help="acknowledge a dead document")
     ack.add_argument("key")
     ack.set_defaults(action=_ack)
-    resend = commands.add_parser("resend", help="send a delivered document the OFD does not hold again (same id)")
+    resend = commands.add_parser(
+        "resend", help="send a delivered document the export endpoint does not hold again (same id)"
+    )
     resend.add_argument("key")
     resend.set_defaults(action=_resend)
     for sub in (listing, replay, ack, replay_all, resend):

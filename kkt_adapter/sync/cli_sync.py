@@ -1,4 +1,4 @@
-"""``kkt-adapter sync pause|resume|status``: the OFD sync switch, through the daemon's admin API."""
+"""``kkt-adapter sync pause|resume|status``: the pause switch of the OFD relay and the HQ export (admin API)."""
 
 from __future__ import annotations
 
@@ -32,9 +32,11 @@ def _status(args: argparse.Namespace) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kkt-adapter sync", description="pause or resume the OFD sync")
+    parser = argparse.ArgumentParser(
+        prog="kkt-adapter sync", description="pause or resume the OFD relay and the HQ export"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    for name, helptext in (("pause", "stop sending to the OFD"), ("resume", "send again")):
+    for name, helptext in (("pause", "stop sending to the OFD and the HQ export"), ("resume", "send again")):
         sub = commands.add_parser(name, help=helptext)
         sub.set_defaults(action=_switch)
         add_connection_args(sub)

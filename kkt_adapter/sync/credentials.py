@@ -1,6 +1,6 @@
 """A refused token is a configuration error: pause delivery, keep every document, resume when it is fixed.
 
-When the OFD (or the export endpoint) answers 401/403 (:class:`~kkt_adapter.export.outcome.AuthRefused`),
+When the export endpoint answers 401/403 (:class:`~kkt_adapter.export.outcome.AuthRefused`),
 resubmitting cannot help and dead-lettering would throw the whole backlog away in seconds. Instead the
 worker persists the pause switch with a reason naming where the token comes from (the red alarm on the
 page), leaves every document ``fiscalized``, and resumes by itself once the token file's content changes

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from kkt_adapter.buffer.store import Store
 from kkt_adapter.config.secrets import EXPORT_TOKEN_ENV, load_secret
-from kkt_adapter.export.client import OfdClient, OfdClientConfig
+from kkt_adapter.export.client import ExportClient, ExportClientConfig
 from kkt_adapter.export.sim.samples import sample_receipt
 from kkt_adapter.receipts.model import TaxSystem
 from kkt_adapter.sync.config import SyncConfig
@@ -78,7 +78,7 @@ async def _drain(args: argparse.Namespace) -> dict[str, object]:
         backoff_base_s=args.backoff_base_s,
         backoff_cap_s=args.backoff_cap_s,
     )
-    client_config = OfdClientConfig(
+    client_config = ExportClientConfig(
         base_url=args.ofd_url,
         connect_timeout_s=args.connect_timeout_s,
         read_timeout_s=args.read_timeout_s,
@@ -86,7 +86,7 @@ async def _drain(args: argparse.Namespace) -> dict[str, object]:
         token=secret.get_secret_value() if secret else None,
     )
     store = await Store.open(args.db)
-    client = OfdClient(client_config)
+    client = ExportClient(client_config)
     worker = SyncWorker(store, client.submit, config, max_idle_s=1.0)
     latencies_ms: list[float] = []
     intake = asyncio.create_task(_intake(store, args.intake_rate, latencies_ms)) if args.intake_rate > 0 else None

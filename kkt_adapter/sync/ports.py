@@ -20,7 +20,7 @@ class SyncStore(Protocol):
         ...
 
     async def mark_delivered(self, key: str, ticket: str, now: datetime) -> None:
-        """fiscalized → delivered with the OFD ticket (idempotent)."""
+        """fiscalized → delivered with the export endpoint ticket (idempotent)."""
         ...
 
     async def mark_delivered_many(self, tickets: list[tuple[str, str]], now: datetime) -> list[str]:

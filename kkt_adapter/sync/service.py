@@ -1,4 +1,4 @@
-"""Wiring for the daemon (and the drain tool): one OFD client, one worker, one task.
+"""Wiring for the daemon (and the drain tool): one export client, one worker, one task.
 
 Usage in the daemon's lifespan::
 
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 from kkt_adapter.config.secrets import EXPORT_TOKEN_ENV
 from kkt_adapter.config.settings import ExportSettings, SyncSettings
-from kkt_adapter.export.client import OfdClient, OfdClientConfig
-from kkt_adapter.export.contract import OfdDocument
+from kkt_adapter.export.client import ExportClient, ExportClientConfig
+from kkt_adapter.export.contract import ExportDocument
 from kkt_adapter.export.outcome import AuthRefused, Delivered, Outcome, Permanent, RetryLater
 from kkt_adapter.sync.config import SyncConfig
 from kkt_adapter.sync.credentials import TokenFile
@@ -33,7 +33,7 @@ class SyncService:
     """A running sync loop and the client it owns."""
 
     worker: SyncWorker
-    client: OfdClient
+    client: ExportClient
     task: asyncio.Task[None]
 
     @classmethod
@@ -49,11 +49,11 @@ class SyncService:
     ) -> SyncService:
         """Start the loop from the ``ofd`` and ``sync`` settings sections; returns at once.
 
-        ``on_outcome(kind)`` is called after every OFD call with ``delivered``, ``retry`` or ``permanent``.
+        ``on_outcome(kind)`` is called after every export call with ``delivered``, ``retry`` or ``permanent``.
         """
         config = SyncConfig.from_settings(sync)
-        client = OfdClient(OfdClientConfig.from_settings(ofd, token, max_connections=config.concurrency))
-        submit: Callable[[OfdDocument], Awaitable[Outcome]] = client.submit
+        client = ExportClient(ExportClientConfig.from_settings(ofd, token, max_connections=config.concurrency))
+        submit: Callable[[ExportDocument], Awaitable[Outcome]] = client.submit
         if on_outcome is not None:
             submit = _counting(client.submit, on_outcome)
         from_env = bool(os.environ.get(EXPORT_TOKEN_ENV))
@@ -77,11 +77,11 @@ _KINDS = {Delivered: "delivered", RetryLater: "retry", Permanent: "permanent", A
 
 
 def _counting(
-    submit: Callable[[OfdDocument], Awaitable[Outcome]], on_outcome: Callable[[str], None]
-) -> Callable[[OfdDocument], Awaitable[Outcome]]:
+    submit: Callable[[ExportDocument], Awaitable[Outcome]], on_outcome: Callable[[str], None]
+) -> Callable[[ExportDocument], Awaitable[Outcome]]:
     """Wrap ``submit`` so every outcome is reported by kind (for metrics)."""
 
-    async def counted(doc: OfdDocument) -> Outcome:
+    async def counted(doc: ExportDocument) -> Outcome:
         outcome = await submit(doc)
         on_outcome(_KINDS[type(outcome)])
         return outcome

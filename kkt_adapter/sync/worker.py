@@ -1,10 +1,10 @@
-"""The sync worker: a plain asyncio loop that drains ``fiscalized`` documents to the OFD.
+"""The sync worker: a plain asyncio loop that drains ``fiscalized`` documents to the export endpoint.
 
 One round (:meth:`SyncWorker.run_once`):
 
 1. paused (persisted switch) → nothing; wait for :meth:`wake` — unless the worker paused itself because the
    token was refused and the token has changed since: then it resumes (see :mod:`kkt_adapter.sync.credentials`);
-2. the OFD asked us to hold off (``Retry-After``) or the breaker is open → no call; wait until then;
+2. the export endpoint asked us to hold off (``Retry-After``) or the breaker is open → no call; wait until then;
 3. claim due documents with a lease (a batch when the breaker is closed, one probe otherwise);
 4. submit them, up to ``concurrency`` at a time, each through the breaker, skipping the rest of the
    batch as soon as the breaker opens or a hold-off starts (their lease expires; they come back);
@@ -37,7 +37,7 @@ from pydantic import ValidationError
 from kkt_adapter.buffer.records import StoredReceipt
 from kkt_adapter.clock import utc_now
 from kkt_adapter.export.build import NotFiscalizedError, build_document
-from kkt_adapter.export.contract import OfdDocument
+from kkt_adapter.export.contract import ExportDocument
 from kkt_adapter.export.outcome import AuthRefused, Delivered, Outcome, Permanent, RetryLater
 from kkt_adapter.sync.backoff import MAX_SERVER_DELAY_S, retry_delay_s
 from kkt_adapter.sync.breaker import Breaker, BreakerState, export_unhealthy
@@ -54,7 +54,7 @@ from kkt_adapter.sync.ports import PAUSE_SETTING, SyncStore
 
 log = logging.getLogger(__name__)
 
-Submit = Callable[[OfdDocument], Awaitable[Outcome]]
+Submit = Callable[[ExportDocument], Awaitable[Outcome]]
 
 
 @dataclass
@@ -82,7 +82,7 @@ class Round:
 
 
 class SyncWorker:
-    """Drains the buffer's ``fiscalized`` documents to the OFD (see the module docstring)."""
+    """Drains the buffer's ``fiscalized`` documents to the export endpoint (see the module docstring)."""
 
     def __init__(
         self,
@@ -148,7 +148,7 @@ class SyncWorker:
         self.auth_refused = reason.message if reason is not None and reason.kind == "auth" else None
         if not token_changed(reason, self._credentials):
             return False
-        log.warning("OFD sync: the token changed after a refusal; resuming delivery")
+        log.warning("export: the token changed after a refusal; resuming delivery")
         await self.set_paused(False, "sync: token changed")
         return True
 
@@ -200,7 +200,7 @@ class SyncWorker:
             return Round(0, 0, AUTH_POLL_S if self.auth_refused else None, "paused")
         hold_s = self.hold_s()
         if hold_s > 0:
-            return Round(0, 0, hold_s, "holding off at the OFD's request")
+            return Round(0, 0, hold_s, "holding off at the endpoint's request")
         probe_in_s = self.breaker.probe_in_s()
         if probe_in_s is not None and probe_in_s > 0:
             return Round(0, 0, probe_in_s, "breaker open")
@@ -259,7 +259,7 @@ class SyncWorker:
         now = self._now()
         skipped = await self._store.mark_delivered_many(delivered, now)
         for key in skipped:
-            log.warning("OFD sync: %s was delivered but is no longer fiscalized; left as it is", key)
+            log.warning("export: %s was delivered but is no longer fiscalized; left as it is", key)
         self.stats.delivered += len(delivered) - len(skipped)
         self.stats.last_delivered_at = now
 
@@ -268,7 +268,7 @@ class SyncWorker:
         try:
             document = build_document(item)
         except (NotFiscalizedError, ValidationError, ValueError) as error:
-            await self._dead(item, f"cannot build the OFD document: {error}", None)
+            await self._dead(item, f"cannot build the export document: {error}", None)
             return
         self.stats.calls += 1
         outcome = await self.breaker.call(lambda: self._submit(document), export_unhealthy)
@@ -314,12 +314,12 @@ class SyncWorker:
             return
         reason = auth_pause(outcome, self._credentials)
         self.auth_refused = reason.message
-        log.error("OFD sync: %s", reason.message)
+        log.error("export: %s", reason.message)
         await self._store.set_setting(PAUSE_REASON_SETTING, reason.dump(), "sync")
         await self._store.set_setting(PAUSE_SETTING, "true", "sync: token refused")
 
     async def _dead(self, item: StoredReceipt, reason: str, response: str | None) -> None:
-        log.warning("OFD sync: %s dead-lettered: %s", item.key, reason)
+        log.warning("export: %s dead-lettered: %s", item.key, reason)
         await self._store.mark_dead(item.key, reason, response, self._now())
         self.stats.dead += 1
         self.stats.last_error = reason

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from kkt_adapter.export.build import build_document
-from kkt_adapter.export.client import OfdClient, OfdClientConfig
+from kkt_adapter.export.client import ExportClient, ExportClientConfig
 from kkt_adapter.export.outcome import AuthRefused, Delivered, Outcome, Permanent, RetryLater, classify, retry_after_s
 from kkt_adapter.export.sim.samples import sample_fiscalized
 
@@ -116,8 +116,8 @@ def test_client_configuration_errors_are_permanent(error: Exception) -> None:
 
 def _submit_through(handler: httpx.MockTransport, token: str | None = TOKEN) -> Outcome:
     async def run() -> Outcome:
-        config = OfdClientConfig(base_url="http://ofd.test", token=token)
-        async with OfdClient(config, transport=handler) as client:
+        config = ExportClientConfig(base_url="http://ofd.test", token=token)
+        async with ExportClient(config, transport=handler) as client:
             return await client.submit(build_document(sample_fiscalized(0)))
 
     return asyncio.run(run())
@@ -149,8 +149,8 @@ def test_client_turns_a_transport_error_into_an_outcome() -> None:
 
 def test_client_repr_never_shows_the_token() -> None:
     """The token stays out of the client's repr and the config's repr."""
-    config = OfdClientConfig(base_url="http://ofd.test", token="s3cret")
-    client = OfdClient(config)
+    config = ExportClientConfig(base_url="http://ofd.test", token="s3cret")
+    client = ExportClient(config)
     try:
         assert "s3cret" not in repr(client)
         assert "s3cret" not in repr(config)

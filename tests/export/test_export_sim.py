@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from kkt_adapter.export.build import build_document
-from kkt_adapter.export.client import OfdClient, OfdClientConfig
-from kkt_adapter.export.contract import OfdDocument
+from kkt_adapter.export.client import ExportClient, ExportClientConfig
+from kkt_adapter.export.contract import ExportDocument
 from kkt_adapter.export.outcome import Delivered, RetryLater
 from kkt_adapter.export.sim.samples import sample_fiscalized
 from kkt_adapter.export.sim.server import RunningSim, running_sim
@@ -38,12 +38,12 @@ def http(sim: RunningSim) -> Iterator[httpx.Client]:
         yield client
 
 
-def _doc(index: int = 0) -> OfdDocument:
+def _doc(index: int = 0) -> ExportDocument:
     return build_document(sample_fiscalized(index))
 
 
-def _post(http: httpx.Client, doc: OfdDocument | dict[str, object]) -> httpx.Response:
-    body = doc.canonical_json() if isinstance(doc, OfdDocument) else json.dumps(doc)
+def _post(http: httpx.Client, doc: ExportDocument | dict[str, object]) -> httpx.Response:
+    body = doc.canonical_json() if isinstance(doc, ExportDocument) else json.dumps(doc)
     return http.post("/v1/documents", content=body)
 
 
@@ -143,13 +143,13 @@ def test_slow_mode_makes_a_short_read_timeout_expire_and_a_retry_gets_the_ticket
     sim.control.set_faults(latency_ms=600)
 
     async def run() -> tuple[object, object]:
-        config = OfdClientConfig(base_url=sim.base_url, token=TOKEN, connect_timeout_s=1, read_timeout_s=0.2)
-        async with OfdClient(config) as client:
+        config = ExportClientConfig(base_url=sim.base_url, token=TOKEN, connect_timeout_s=1, read_timeout_s=0.2)
+        async with ExportClient(config) as client:
             first = await client.submit(_doc())
             sim_done = await asyncio.to_thread(_wait_stored, sim)
             assert sim_done
-            patient = OfdClientConfig(base_url=sim.base_url, token=TOKEN, read_timeout_s=5)
-            async with OfdClient(patient) as again:
+            patient = ExportClientConfig(base_url=sim.base_url, token=TOKEN, read_timeout_s=5)
+            async with ExportClient(patient) as again:
                 return first, await again.submit(_doc())
 
     first, second = asyncio.run(run())

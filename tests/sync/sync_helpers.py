@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from kkt_adapter.buffer.records import StoredReceipt
 from kkt_adapter.buffer.states import ReceiptState
-from kkt_adapter.export.contract import OfdDocument
+from kkt_adapter.export.contract import ExportDocument
 from kkt_adapter.export.outcome import Delivered, Outcome
 from kkt_adapter.export.sim.samples import sample_fiscalized
 
@@ -161,12 +161,12 @@ class FakeStore:
 class ScriptedOfd:
     """A submit function whose answers come from ``answer(document)``; records calls and concurrency."""
 
-    answer: Callable[[OfdDocument], Outcome] = lambda doc: Delivered(f"T-{doc.id}", 201, "")
+    answer: Callable[[ExportDocument], Outcome] = lambda doc: Delivered(f"T-{doc.id}", 201, "")
     calls: list[str] = field(default_factory=list)
     in_flight: int = 0
     max_in_flight: int = 0
 
-    async def __call__(self, document: OfdDocument) -> Outcome:
+    async def __call__(self, document: ExportDocument) -> Outcome:
         self.calls.append(document.id)
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)

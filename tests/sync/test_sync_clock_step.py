@@ -12,7 +12,7 @@ from sync_helpers import FakeClock
 
 from kkt_adapter.buffer.states import ReceiptState
 from kkt_adapter.buffer.store import Store
-from kkt_adapter.export.contract import OfdDocument
+from kkt_adapter.export.contract import ExportDocument
 from kkt_adapter.export.outcome import Delivered, Outcome, RetryLater
 from kkt_adapter.export.sim.samples import seed_fiscalized
 from kkt_adapter.sync.config import SyncConfig
@@ -29,7 +29,7 @@ class Ofd:
         self.down = True
         self.calls: list[str] = []
 
-    async def __call__(self, document: OfdDocument) -> Outcome:
+    async def __call__(self, document: ExportDocument) -> Outcome:
         self.calls.append(document.id)
         if self.down:
             return RetryLater(None, "transport: ConnectError")

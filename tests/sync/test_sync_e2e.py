@@ -20,7 +20,7 @@ from sync_helpers import eventually
 
 from kkt_adapter.buffer.store import Store
 from kkt_adapter.config.settings import ExportSettings, SyncSettings
-from kkt_adapter.export.client import OfdClient, OfdClientConfig
+from kkt_adapter.export.client import ExportClient, ExportClientConfig
 from kkt_adapter.export.contract import document_id
 from kkt_adapter.export.sim.samples import SAMPLE_FN, seed_fiscalized
 from kkt_adapter.export.sim.server import RunningSim, spawned_sim
@@ -65,15 +65,17 @@ async def _drained(store: Store) -> bool:
 class Harness:
     """A store, a client and a running worker loop on the current event loop."""
 
-    def __init__(self, store: Store, client: OfdClient, worker: SyncWorker) -> None:
+    def __init__(self, store: Store, client: ExportClient, worker: SyncWorker) -> None:
         self.store, self.client, self.worker = store, client, worker
         self.task: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, db: Path, base_url: str, config: SyncConfig = FAST, read_timeout_s: float = 2.0) -> Harness:
         store = await Store.open(db)
-        client = OfdClient(
-            OfdClientConfig(base_url=base_url, connect_timeout_s=0.5, read_timeout_s=read_timeout_s, max_connections=16)
+        client = ExportClient(
+            ExportClientConfig(
+                base_url=base_url, connect_timeout_s=0.5, read_timeout_s=read_timeout_s, max_connections=16
+            )
         )
         worker = SyncWorker(store, client.submit, config, max_idle_s=0.5)
         return cls(store, client, worker)

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from sync_helpers import FakeClock, FakeStore, ScriptedOfd, stored
 
 from kkt_adapter.buffer.states import ReceiptState
-from kkt_adapter.export.contract import OfdDocument
+from kkt_adapter.export.contract import ExportDocument
 from kkt_adapter.export.outcome import Delivered, Outcome, Permanent, RetryLater
 from kkt_adapter.sync.config import SyncConfig
 from kkt_adapter.sync.worker import SyncWorker
@@ -233,9 +233,9 @@ def test_run_loop_wakes_immediately_for_a_new_document() -> None:
 
 def test_the_same_document_id_is_used_on_every_attempt() -> None:
     """A retried document is resubmitted under the same id and content."""
-    seen: list[OfdDocument] = []
+    seen: list[ExportDocument] = []
 
-    def answer(doc: OfdDocument) -> Outcome:
+    def answer(doc: ExportDocument) -> Outcome:
         seen.append(doc)
         return DOWN if len(seen) == 1 else Delivered("T", 200, "")
 

@@ -1,7 +1,7 @@
-"""The simulator's two ASGI apps: the OFD API (``/v1/documents``) and the control API (``/_sim``).
+"""The simulator's two ASGI apps: the export API (``/v1/documents``) and the control API (``/_sim``).
 
-The control API is served on its own port so that it stays reachable while the OFD port is "down"
-(refusing connections: the OFD server is stopped and started again on the same port).
+The control API is served on its own port so that it stays reachable while the export port is "down"
+(refusing connections: the export server is stopped and started again on the same port).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from kkt_adapter.export.contract import ErrorBody, ErrorItem, OfdDocument
+from kkt_adapter.export.contract import ErrorBody, ErrorItem, ExportDocument
 from kkt_adapter.export.sim.checks import check_document
 from kkt_adapter.export.sim.db import Received, SimDb, StoreResult
 from kkt_adapter.export.sim.faults import Action, DownMode, Faults, RateWindow, flaky_action
@@ -78,7 +78,7 @@ def _gate(state: SimState) -> JSONResponse | None:
 
 def _accept(state: SimState, raw: bytes) -> JSONResponse:
     try:
-        doc = OfdDocument.model_validate_json(raw)
+        doc = ExportDocument.model_validate_json(raw)
     except ValidationError as error:
         items = [ErrorItem(field=".".join(map(str, e["loc"])), reason=e["msg"]) for e in error.errors()]
         return _error(422, "validation", "document does not match the contract", items)
@@ -95,7 +95,7 @@ def _accept(state: SimState, raw: bytes) -> JSONResponse:
 
 
 def ofd_routes(state: SimState) -> list[Route]:
-    """The OFD API of ``docs/export-api.md`` (plain Starlette routes: the simulator must be cheap per request)."""
+    """The export API of ``docs/export-api.md`` (plain Starlette routes: the simulator must be cheap per request)."""
 
     async def submit(request: Request) -> Response:
         state.requests += 1
@@ -202,12 +202,12 @@ async def _apply(state: SimState, faults: Faults) -> None:
 
 
 def create_ofd_app(state: SimState) -> Starlette:
-    """The app on the OFD port."""
+    """The app on the export port."""
     return Starlette(routes=ofd_routes(state))
 
 
 def create_control_app(state: SimState) -> FastAPI:
     """The app on the control port."""
-    app = FastAPI(title="OFD simulator control", openapi_url=None, docs_url=None, redoc_url=None)
+    app = FastAPI(title="export simulator control", openapi_url=None, docs_url=None, redoc_url=None)
     app.include_router(control_router(state))
     return app

@@ -10,12 +10,12 @@ from kkt_adapter.export.contract import (
     FN_SERIAL,
     MAX_FISCAL_SIGN,
     ErrorItem,
-    OfdDocument,
+    ExportDocument,
     document_id,
 )
 
 
-def _line_problems(doc: OfdDocument) -> list[ErrorItem]:
+def _line_problems(doc: ExportDocument) -> list[ErrorItem]:
     problems: list[ErrorItem] = []
     for index, item in enumerate(doc.items):
         expected = int((Decimal(item.price_kop) * item.quantity).quantize(Decimal(1), rounding=ROUND_HALF_UP))
@@ -26,7 +26,7 @@ def _line_problems(doc: OfdDocument) -> list[ErrorItem]:
     return problems
 
 
-def _vat_problems(doc: OfdDocument) -> list[ErrorItem]:
+def _vat_problems(doc: ExportDocument) -> list[ErrorItem]:
     problems: list[ErrorItem] = []
     bases: dict[int, int] = {}
     for item in doc.items:
@@ -40,7 +40,7 @@ def _vat_problems(doc: OfdDocument) -> list[ErrorItem]:
     return problems
 
 
-def check_document(doc: OfdDocument) -> list[ErrorItem]:
+def check_document(doc: ExportDocument) -> list[ErrorItem]:
     """Identity (id, FN serial, fiscal sign) and arithmetic (lines, Σ = total, payments = total, VAT)."""
     problems: list[ErrorItem] = []
     if not FN_SERIAL.match(doc.fn_serial):

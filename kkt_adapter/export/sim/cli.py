@@ -14,7 +14,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kkt-adapter export-sim", description="HQ export endpoint simulator (test tool)"
     )
-    parser.add_argument("--port", type=int, default=8720, help="OFD API port on 127.0.0.1")
+    parser.add_argument("--port", type=int, default=8720, help="export API port on 127.0.0.1")
     parser.add_argument("--control-port", type=int, default=None, help="control API port (default port+1)")
     parser.add_argument("--db", type=Path, required=True, help="the simulator's SQLite file")
     parser.add_argument("--token-file", type=Path, default=None, help="require this bearer token")
@@ -31,7 +31,7 @@ def main(argv: list[str]) -> int:
         signal.signal(sig, lambda *_: stop.set())
     thread = SimThread(SimServer(args.db, args.port, control_port, token))
     thread.start()
-    print(f"OFD simulator: http://{HOST}:{args.port}  control: http://{HOST}:{control_port}/_sim", flush=True)
+    print(f"export simulator: http://{HOST}:{args.port}  control: http://{HOST}:{control_port}/_sim", flush=True)
     while not stop.wait(1.0):
         pass
     thread.stop()

@@ -1,6 +1,6 @@
-"""Run the simulator: two uvicorn servers (OFD port, control port) on one event loop in a thread.
+"""Run the simulator: two uvicorn servers (export port, control port) on one event loop in a thread.
 
-"Down, refuse" stops the OFD server (its listening socket is closed, keep-alive connections are
+"Down, refuse" stops the export server (its listening socket is closed, keep-alive connections are
 dropped) and "up" starts a new one on the same port. :func:`running_sim` is the in-process helper for
 tests: it yields the base URL and a :class:`SimControl` client and stops everything on exit.
 """
@@ -131,9 +131,9 @@ class SimThread:
         """Start the thread; returns once the servers listen (raises what startup raised)."""
         self._thread.start()
         if not self._ready.wait(START_TIMEOUT_S):
-            raise TimeoutError("OFD simulator did not start")
+            raise TimeoutError("export simulator did not start")
         if self._error is not None:
-            raise RuntimeError("OFD simulator failed to start") from self._error
+            raise RuntimeError("export simulator failed to start") from self._error
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Ask the servers to stop and wait for the thread."""
