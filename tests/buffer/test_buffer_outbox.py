@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 from buffer_support import NOW
+from chain_verdict import chain_ok
 
 from kkt_adapter.buffer.db import open_buffer
 from kkt_adapter.buffer.errors import IllegalTransition
-from kkt_adapter.buffer.events import verify_chain
 from kkt_adapter.buffer.outbox import OutboxState, event_key
 from kkt_adapter.buffer.schema import SCHEMA_VERSION
 from kkt_adapter.buffer.store import Store
@@ -45,14 +45,6 @@ def run(path: Path, scenario: Callable[[Store, Clock], Awaitable[None]]) -> None
             await store.close()
 
     asyncio.run(main())
-
-
-def chain_ok(path: Path) -> bool:
-    conn = sqlite3.connect(path)
-    try:
-        return verify_chain(conn).ok
-    finally:
-        conn.close()
 
 
 def test_migration_creates_the_outbox(tmp_path: Path) -> None:

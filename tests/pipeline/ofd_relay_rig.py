@@ -3,15 +3,14 @@ OFD simulator over real TCP (a subprocess)."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from chain_verdict import chain_ok
 from pipeline_rig import Rig, close_rig, open_rig
 
-from kkt_adapter.buffer.events import verify_chain
 from kkt_adapter.config.settings import OfdSettings, SyncSettings
 from kkt_adapter.daemon.health_feed import HealthFeed
 from kkt_adapter.emulator.emulator import Emulator
@@ -23,6 +22,9 @@ DEVICE = "kkt1"
 FAST_SYNC = SyncSettings(
     fail_max=2, reset_timeout_s=0.3, success_threshold=1, backoff_base_s=0.05, backoff_cap_s=0.3, lease_s=30.0
 )
+
+
+__all__ = ["DEVICE", "FAST_SYNC", "RelayRig", "chain_ok", "relay_rig"]
 
 
 @dataclass
@@ -49,11 +51,3 @@ async def relay_rig(tmp_path: Path, sim: RunningSim, **shift: object) -> AsyncIt
     finally:
         await relay.stop()
         await close_rig(rig)
-
-
-def chain_ok(path: Path) -> bool:
-    conn = sqlite3.connect(path)
-    try:
-        return verify_chain(conn).ok
-    finally:
-        conn.close()

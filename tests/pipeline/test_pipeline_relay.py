@@ -6,13 +6,12 @@ ticket the emulated FN accepts — its test MAC, ``docs/emulator.md`` — record
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
+from chain_verdict import chain_ok
 from pipeline_rig import Rig, all_in, close_rig, fast_driver, fn_serial_of, open_rig, sale, wait_until
 
-from kkt_adapter.buffer.events import verify_chain
 from kkt_adapter.buffer.outbox import OutboxState, event_key
 from kkt_adapter.buffer.states import ReceiptState
 from kkt_adapter.clock import utc_now
@@ -58,14 +57,6 @@ async def restart(rig: Rig) -> None:
     old = rig.pipeline
     rig.pipeline = Pipeline(old.settings, rig.store, utc_now, driver_factory=fast_driver)
     await rig.pipeline.start()
-
-
-def chain_ok(path: Path) -> bool:
-    conn = sqlite3.connect(path)
-    try:
-        return verify_chain(conn).ok
-    finally:
-        conn.close()
 
 
 def test_every_fn_document_is_relayed_and_the_queue_drains(tmp_path: Path) -> None:
