@@ -99,10 +99,12 @@ def test_ff0c_string_is_cp866_as_javapos_tlv_item_test() -> None:
     assert commands.send_tlv(30, 1021, phrase.encode("cp866")) == hx("FF 0C 1E 00 00 00 FD 03 16 00") + data
 
 
-@pytest.mark.parametrize(("row", "code"), [(1, 0x01), (2, 0x02), (3, 0x04), (4, 0x08), (5, 0x10), (6, 0x20)])
-def test_javapos_text_filter_reads_our_tax_bytes_back_as_rows(row: int, code: int) -> None:
+@pytest.mark.parametrize(
+    ("vat", "row"), [(Vat.VAT20, 1), (Vat.VAT10, 2), (Vat.VAT0, 3), (Vat.NONE, 4), (Vat.VAT120, 5), (Vat.VAT110, 6)]
+)
+def test_javapos_text_filter_reads_our_tax_bytes_back_as_rows(vat: Vat, row: int) -> None:
     """javapos TextDocumentFilter.taxBitsToInt (first set bit of 0–5, + 1) turns our bytes back into rows 1–6."""
-    assert code in TAX_CODE.values()
+    code = TAX_CODE[vat]
     first_bit = next(i for i in range(6) if code >> i & 1)
     assert first_bit + 1 == row
 
