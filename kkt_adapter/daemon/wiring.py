@@ -142,7 +142,7 @@ async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def _health(settings: Settings, feed: HealthFeed) -> HealthSource:
+def _health(settings: Settings, feed: HealthFeed, store: Store) -> HealthSource:
     """Health in the shop's timezone; readiness agrees with intake: the disk is "full" exactly where the
     buffer refuses receipts."""
     zone = ZoneInfo(settings.ops.timezone)
@@ -151,7 +151,7 @@ def _health(settings: Settings, feed: HealthFeed) -> HealthSource:
         disk_critical_bytes=settings.buffer.min_free_bytes,
         clock_skew_max_s=settings.ops.clock_skew_max_s,
     )
-    return HealthSource(feed.snapshot, lambda: datetime.now(zone), limits)
+    return HealthSource(feed.snapshot, lambda: datetime.now(zone), limits, partial(outbox_numbers, store))
 
 
 def _services(
@@ -215,7 +215,7 @@ async def start_parts(settings: Settings, stack: AsyncExitStack) -> tuple[Servic
         store.outbox_open_dead if relay else None,
     )
     feed.export = sync.worker if sync else None
-    health = _health(settings, feed)
+    health = _health(settings, feed, store)
     services = _services(settings, store, pipeline, sync, relay, health)
     await pipeline.start()
     stack.push_async_callback(pipeline.stop)  # graceful: the receipt on the printer is finished
@@ -233,7 +233,6 @@ async def _lifespan(settings: Settings, app: FastAPI) -> AsyncIterator[None]:
     """Every part for as long as the app serves (:func:`start_parts`), stopped in reverse."""
     async with AsyncExitStack() as stack:
         app.state.services, app.state.health = await start_parts(settings, stack)
-        app.state.outbox_numbers = partial(outbox_numbers, app.state.services.store)
         # Everything built so far lives as long as the process: move it out of the collector's way, so
         # the full collections that run under load do not walk ~10^5 start-up objects (tail latency).
         gc.freeze()

@@ -7,7 +7,7 @@ The app's wiring puts one :class:`HealthSource` on ``app.state.health`` (the cas
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,11 +31,13 @@ def _local_now() -> datetime:
 @dataclass(frozen=True)
 class HealthSource:
     """Where health comes from: ``snapshot()`` answers from caches at once (it is called on the event loop
-    for every request and never touches a serial port); ``now()`` is aware, in the shop's timezone."""
+    for every request and never touches a serial port); ``now()`` is aware, in the shop's timezone;
+    ``outbox()`` reads the relay outbox's rows per state and its unacknowledged dead ones (for /metrics)."""
 
     snapshot: Callable[[], Snapshot]
     now: Callable[[], datetime] = _local_now
     limits: Limits = DEFAULT_LIMITS
+    outbox: Callable[[], Awaitable[tuple[dict[str, int], int]]] | None = None
 
 
 def health_source(request: Request) -> HealthSource | None:

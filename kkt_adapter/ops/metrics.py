@@ -263,8 +263,6 @@ async def get_metrics(request: Request) -> Response:
     source = health_source(request)
     if source is not None:
         metrics.update_from_snapshot(source.snapshot(), source.now(), source.limits)
-    outbox = getattr(request.app.state, "outbox_numbers", None)
-    if outbox is not None:
-        numbers: tuple[dict[str, int], int] = await outbox()
-        metrics.update_outbox(*numbers)
+        if source.outbox is not None:
+            metrics.update_outbox(*await source.outbox())
     return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
