@@ -19,6 +19,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 
+from kkt_adapter.config.secrets import write_token
+
 DEMO_CONFIG = """\
 # Written by `kkt-adapter up`: the demo system (emulated KKT + OFD simulator) on this box.
 [api]
@@ -64,8 +66,7 @@ def host_timezone() -> str:
 
 def _token(path: Path) -> None:
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(24) + "\n", encoding="utf-8")
-        path.chmod(0o600)
+        write_token(path, secrets.token_urlsafe(24))  # 0600 from the first byte, atomic
 
 
 def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
