@@ -20,14 +20,9 @@ from typing import Any
 import httpx
 import pytest
 from daemon_harness import Daemon, announced, make_receipt, prepare_daemon, wait_until
+from kkt_emu import ALL_BUT_7_107, TAG_1199
 
 pytestmark = pytest.mark.timeout(90)
-
-RATES = ["vat20", "vat10", "vat0", "none", "vat120", "vat110", "vat5", "vat7", "vat105", "vat22", "vat122"]
-TAG_1199 = {
-    "vat20": 1, "vat10": 2, "vat120": 3, "vat110": 4, "vat0": 5, "none": 6,
-    "vat5": 7, "vat7": 8, "vat105": 9, "vat107": 10, "vat22": 11, "vat122": 12,
-}  # fmt: skip
 
 
 def _receipt(vats: list[str]) -> dict[str, Any]:
@@ -92,12 +87,12 @@ def test_each_rate_reaches_the_fn_at_its_own_rate(system: tuple[Daemon, str]) ->
     its own tag 1199 and rate name. A 7/107 receipt is rejected with the reason, nothing signed for it."""
     daemon, control = system
     assert dt.date.today() >= dt.date(2026, 1, 1), "the rates below are the 2026 set"
-    done = _post_and_settle(daemon, "all-rates", _receipt(RATES))
+    done = _post_and_settle(daemon, "all-rates", _receipt(ALL_BUT_7_107))
     assert done["state"] in ("fiscalized", "delivered"), done
     archive = httpx.get(f"{control}/state", timeout=5).json()["archive"]
     (doc,) = [d for d in archive if d["doc_type"] == 3]
     lines = {line["name"].removeprefix("Товар "): line for line in doc["lines"]}
-    assert {v: lines[v]["tag_1199"] for v in RATES} == {v: TAG_1199[v] for v in RATES}
+    assert {v: lines[v]["tag_1199"] for v in ALL_BUT_7_107} == {v: TAG_1199[v] for v in ALL_BUT_7_107}
     assert lines["vat20"]["rate"] == "НДС 20%"
     assert lines["vat22"]["rate"] == "НДС 22%"
 

@@ -9,21 +9,13 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from kkt_emu import connected
+from kkt_emu import ALL_BUT_7_107, TAG_1199, connected
 
 from kkt_adapter.emulator import Emulator
 from kkt_adapter.emulator.state import DeviceConfig
 from kkt_adapter.kkt.driver import ShtrihDriver
 from kkt_adapter.kkt.errors import NotEncodable
 from kkt_adapter.receipts.model import ReceiptIn, TaxSystem
-
-# 2026 return under the simplified system: every rate the receipt rules allow on one receipt.
-ALL_BUT_7_107 = ["vat20", "vat10", "vat0", "none", "vat120", "vat110", "vat5", "vat7", "vat105", "vat22", "vat122"]
-# tag 1199 code of each rate (FFD), what the emulator's FN document must show per line
-TAG_1199 = {
-    "vat20": 1, "vat10": 2, "vat120": 3, "vat110": 4, "vat0": 5, "none": 6,
-    "vat5": 7, "vat7": 8, "vat105": 9, "vat107": 10, "vat22": 11, "vat122": 12,
-}  # fmt: skip
 
 
 def receipt(vats: list[str], operation: str = "sell_return") -> ReceiptIn:
