@@ -14,10 +14,9 @@ import sqlite3
 from collections.abc import Callable
 from datetime import datetime
 from functools import partial
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from kkt_adapter.buffer import outbox
-from kkt_adapter.buffer.events import EventDraft
+from kkt_adapter.buffer import ops, outbox
 from kkt_adapter.buffer.outbox import O, OutboxMessage, OutboxState
 from kkt_adapter.buffer.records import ts
 from kkt_adapter.buffer.writer import Tx
@@ -203,7 +202,7 @@ class OutboxMethods:
                 lease_until=None,
                 dead_acked=0,
             )
-            _audit(tx, "outbox replay", actor, {"fn_serial": fn_serial, "fd_number": fd_number}, now)
+            _audit(tx, "outbox replay", actor, fn_serial, fd_number, now)
 
         await self._write(op)
 
@@ -213,7 +212,7 @@ class OutboxMethods:
         def op(tx: Tx) -> None:
             now = self.clock()
             outbox.note(tx, fn_serial, fd_number, now, "dead letter acknowledged", dead_acked=1)
-            _audit(tx, "outbox ack", actor, {"fn_serial": fn_serial, "fd_number": fd_number}, now)
+            _audit(tx, "outbox ack", actor, fn_serial, fd_number, now)
 
         await self._write(op)
 
@@ -225,6 +224,7 @@ def _attempts(tx: Tx, fn_serial: str, fd_number: int) -> int:
     return int(row[0]) if row else 0
 
 
-def _audit(tx: Tx, action: str, actor: str, detail: dict[str, Any], now: datetime) -> None:
-    key = outbox.event_key(detail["fn_serial"], detail["fd_number"])
-    tx.event(EventDraft(ts(now), "audit", action, actor, key, detail=detail))
+def _audit(tx: Tx, action: str, actor: str, fn_serial: str, fd_number: int, now: datetime) -> None:
+    """An operator's action on one outbox row, in the chained log under the row's key."""
+    detail = {"fn_serial": fn_serial, "fd_number": fd_number}
+    ops.audit(tx, action, actor, detail, now, outbox.event_key(fn_serial, fd_number))
