@@ -40,7 +40,7 @@ FF31_RESPONSE_DATA = bytes.fromhex(
 
 def test_ff30_request_vector() -> None:
     """FSReadBufferStatusTests: FF30 with password 30 is FF 30 1E 00 00 00."""
-    assert commands.ofd_read_status(SYSADMIN) == bytes.fromhex("FF301E000000")
+    assert commands.simple(commands.FN_OFD_READ_STATUS, SYSADMIN) == bytes.fromhex("FF301E000000")
 
 
 def test_ff30_answer_vector() -> None:

@@ -236,11 +236,6 @@ OFD_BLOCK_MAX_BYTES = 246  # a frame body is ≤ 255 bytes; FF33 has 9 fixed one
 OFD_READ_MAX_BYTES = 252  # an FF31 answer body is ≤ 255 bytes: code (2) + error (1) + data
 
 
-def ofd_read_status(password: int) -> bytes:
-    """FF30: the size of the FN's current OFD message and the block size to read it with."""
-    return with_password(FN_OFD_READ_STATUS, password)
-
-
 def ofd_read_block(password: int, offset: int, count: int) -> bytes:
     """FF31: ``count`` (1…252) bytes of the FN's OFD message from ``offset``."""
     if not 1 <= count <= OFD_READ_MAX_BYTES:
