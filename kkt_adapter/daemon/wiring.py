@@ -217,6 +217,7 @@ async def start_parts(settings: Settings, stack: AsyncExitStack) -> tuple[Servic
     feed.export = sync.worker if sync else None
     health = _health(settings, feed, store)
     services = _services(settings, store, pipeline, sync, relay, health)
+    stack.push_async_callback(services.refusals.flush, store.audit)  # the counted refusals, before the buffer closes
     await pipeline.start()
     stack.push_async_callback(pipeline.stop)  # graceful: the receipt on the printer is finished
     link_check = asyncio.create_task(check_ofd_link(settings, pipeline, relay), name="ofd-link-check")
