@@ -30,7 +30,7 @@ from kkt_adapter.emulator.wire import E_BUSY
 
 _log = logging.getLogger(__name__)
 POLL_S = 0.02
-OFD_RELAY_CODES = (b"\x30", b"\x31", b"\x32", b"\x33")  # FF30–FF33: slowed by the ofd_delay_ms fault
+OFD_RELAY_CODES = frozenset({b"\xff\x30", b"\xff\x31", b"\xff\x32", b"\xff\x33"})  # slowed by ofd_delay_ms
 START_TIMEOUT_S = 5.0
 
 
@@ -153,7 +153,7 @@ class Emulator:
             if outcome.changed:
                 self._save()
             delay = outcome.printed_lines * faults.print_delay_ms / 1000
-            if body[:1] == b"\xff" and body[1:2] in OFD_RELAY_CODES:
+            if body[:2] in OFD_RELAY_CODES:
                 delay += faults.ofd_delay_ms / 1000
             if outcome.is_close and outcome.changed and faults.lose_close_answer:
                 faults.lose_close_answer = False
