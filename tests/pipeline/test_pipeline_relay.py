@@ -15,7 +15,7 @@ from pipeline_rig import Rig, all_in, close_rig, fast_driver, fn_serial_of, open
 from kkt_adapter.buffer.outbox import OutboxState, event_key
 from kkt_adapter.buffer.states import ReceiptState
 from kkt_adapter.clock import utc_now
-from kkt_adapter.config.settings import OfdMode, OfdSettings
+from kkt_adapter.config.settings import OfdMode, OfdSettings, Settings
 from kkt_adapter.emulator import ofd_message as emu_ofd
 from kkt_adapter.ofd.wire import parse_message
 from kkt_adapter.pipeline.commands import Action
@@ -52,10 +52,10 @@ async def drain(rig: Rig, timeout_s: float = 20.0) -> None:
     await wait_until(empty, timeout_s, "the FN's OFD queue drained")
 
 
-async def restart(rig: Rig) -> None:
-    """A new pipeline on the same store and emulators, as after a daemon restart (the old one is stopped)."""
-    old = rig.pipeline
-    rig.pipeline = Pipeline(old.settings, rig.store, utc_now, driver_factory=fast_driver)
+async def restart(rig: Rig, settings: Settings | None = None) -> None:
+    """A new pipeline on the same store and emulators (with ``settings`` when given), as after a daemon
+    restart (the old one is stopped)."""
+    rig.pipeline = Pipeline(settings or rig.pipeline.settings, rig.store, utc_now, driver_factory=fast_driver)
     await rig.pipeline.start()
 
 
@@ -203,9 +203,7 @@ def test_device_mode_leaves_the_fn_queue_alone(tmp_path: Path) -> None:
         rig = await open_rig(tmp_path, [DEVICE])
         try:
             await rig.pipeline.stop()
-            settings = rig.pipeline.settings.model_copy(update={"ofd": OfdSettings(mode=OfdMode.DEVICE)})
-            rig.pipeline = Pipeline(settings, rig.store, utc_now, driver_factory=fast_driver)
-            await rig.pipeline.start()
+            await restart(rig, rig.pipeline.settings.model_copy(update={"ofd": OfdSettings(mode=OfdMode.DEVICE)}))
             await rig.post("a", sale(1000, "a"), DEVICE)
             await wait_until(lambda: all_in(rig.store, ["a"], frozenset({ReceiptState.FISCALIZED})), 10, "fiscalized")
             await asyncio.sleep(0.5)
