@@ -4,8 +4,7 @@ the value; ПротоколККТ 2.0). The emulator holds only the fields the a
 * table 17 row 1 field 71 — 1: the firmware fiscalizes row 1 at 22 % from 2026, 2: it uses the row it is
   given (fr_drv_ng #328; ``DeviceConfig.vat20_mode``);
 * table 1 row 1 field 14 — who computes taxes, 0 = the KKT, 1 = the software (fr_drv_ng #318;
-  ``DeviceConfig.tax_mode``; the emulator checks FF45's sums against the lines in both modes).
-
+  ``DeviceConfig.tax_mode``; the emulator checks FF45's sums against the lines in both modes);
 * table 21 row 1 field 2 — OFD exchange mode, 0 = through the host, 1 = the KKT's own network (javapos
   ``FiscalPrinterImpl.setPrinterFDOMode``; its size, 1 byte here, is not documented);
 * table 19 row 1 fields 1 and 2 — the OFD server (64-byte string, zero-padded) and port (2 bytes LE)
