@@ -66,10 +66,10 @@ def decode(slot: bytes) -> Anchor | None:
 
 
 def read_anchor(path: Path) -> Anchor | None:
-    """The newest valid record of ``path``; None when the file is absent or holds no valid slot."""
+    """The newest valid record of ``path``; None when the file is absent, unreadable or holds no valid slot."""
     try:
         data = path.read_bytes()
-    except FileNotFoundError:
+    except OSError:  # absent, or unreadable: no anchor (a weaker tail check, never a false alarm)
         return None
     found = [a for a in (decode(data[i : i + _SLOT_BYTES]) for i in (0, _SLOT_BYTES)) if a is not None]
     return max(found, key=lambda a: a.seq, default=None)
@@ -82,10 +82,14 @@ class AnchorFile:
         self.path = path
         created = not path.exists()
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        if created:
-            os.ftruncate(self._fd, 2 * _SLOT_BYTES)
-            os.fsync(self._fd)
-            _fsync_dir(path.parent)
+        try:
+            if created:
+                os.ftruncate(self._fd, 2 * _SLOT_BYTES)
+                os.fsync(self._fd)
+                _fsync_dir(path.parent)
+        except OSError:
+            os.close(self._fd)
+            raise
 
     def write(self, anchor: Anchor) -> None:
         """Durably record ``anchor`` (returns after ``fdatasync``); raises OSError when the disk refuses."""

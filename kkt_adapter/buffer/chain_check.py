@@ -68,11 +68,14 @@ def startup_check(conn: sqlite3.Connection, db_path: Path) -> ChainVerdict:
         return tail
     head = last_event(conn)
     if head is not None and (point is None or head.seq > point.seq):
-        record = AnchorFile(verified_path(db_path))
         try:
-            record.reset(head)
-        finally:
-            record.close()
+            record = AnchorFile(verified_path(db_path))
+            try:
+                record.reset(head)
+            finally:
+                record.close()
+        except OSError:  # a full or read-only disk: the next start walks these events again
+            pass
     return verdict
 
 

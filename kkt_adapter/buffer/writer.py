@@ -95,16 +95,20 @@ class Writer:
         ).fetchone()[0]
         self.capacity = capacity
         self.last_error: str | None = None
-        self._anchor = AnchorFile(head_path(path))
         # A log whose end no longer holds the anchored head stays flagged: moving the anchor on would erase
         # the evidence. Only an audited chain restart (``Tx.reanchor``) moves it again.
-        self.tail_break = check_tail(self._conn, read_anchor(self._anchor.path))
+        self.tail_break = check_tail(self._conn, read_anchor(head_path(path)))
         self.head_seq = 0
+        self._anchor: AnchorFile | None = None
         head = last_event(self._conn)
+        try:
+            self._anchor = AnchorFile(head_path(path))
+            if head is not None and self.tail_break is None and read_anchor(self._anchor.path) is None:
+                self._anchor.write(head)
+        except OSError:  # a full or read-only disk must not stop the start: the intake refuses on its own
+            _log.exception("the audit chain's head record cannot be written; the tail is not anchored now")
         if head is not None:
             self.head_seq = head.seq
-            if self.tail_break is None and read_anchor(self._anchor.path) is None:
-                self._anchor.write(head)
         self._thread = threading.Thread(target=self._loop, name="buffer-writer", daemon=True)
         self._thread.start()
 
@@ -143,6 +147,8 @@ class Writer:
             except Exception as exc:  # the thread must not die: every later caller would wait forever
                 self._recover(batch, exc)
         self._conn.close()
+        if self._anchor is not None:
+            self._anchor.close()
 
     def _recover(self, batch: list[_Op[Any]], exc: Exception) -> None:
         """After an unexpected error before a group's commit: roll back, fail its unresolved futures, keep serving."""
@@ -220,6 +226,8 @@ class Writer:
     def _move_anchor(self, head: Anchor, restart: bool) -> None:
         """Record the committed head before any caller is told (see :mod:`kkt_adapter.buffer.anchor`)."""
         self.head_seq = head.seq
+        if self._anchor is None:
+            return
         try:
             if restart:
                 self._anchor.reset(head)

@@ -190,3 +190,13 @@ def test_a_restart_moves_the_anchor_past_a_cut_tail(
     config.write_text(f'[ops]\nbackup_dir = "{tmp_path / "backups"}"\n', encoding="utf-8")
     assert cli_audit.main(["restart", "--at", "6", "--config", str(config), "--db", str(db), "--reason", "r"]) == 0
     assert cli_audit.main(["verify", "--db", str(db)]) == 0
+
+
+def test_a_head_record_that_cannot_be_written_does_not_stop_the_buffer(tmp_path: Path) -> None:
+    """When the head record cannot be created (here a directory is in its way), receipts are still stored."""
+    path = tmp_path / "buffer.db"
+    head_path(path).mkdir()
+    asyncio.run(_fill(path, 2))
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM receipts").fetchone()[0] == 2
+    conn.close()
