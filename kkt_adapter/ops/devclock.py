@@ -38,14 +38,17 @@ class ClockReading:
         return (self.device_at - self.host_at).total_seconds()
 
 
-def device_now(reading: ClockReading | None, now_mono: float, host_now: datetime) -> datetime:
-    """The device's time at monotonic ``now_mono``: the reading moved on by the monotonic time since.
+def device_now(
+    reading: ClockReading | None, now_mono: float, host_now: datetime, floor: datetime | None = None
+) -> datetime:
+    """The device's time at monotonic ``now_mono``: the reading moved on by the monotonic time since, and
+    never earlier than ``floor`` (the latest document the device signed: its clock was at least there,
+    even if it was moved after the last reading).
 
-    Without a reading (never read), the host's ``host_now`` stands in.
+    Without a reading (never read), the host's ``host_now`` stands in (still not before ``floor``).
     """
-    if reading is None:
-        return host_now
-    return reading.device_at + timedelta(seconds=now_mono - reading.mono)
+    moved = host_now if reading is None else reading.device_at + timedelta(seconds=now_mono - reading.mono)
+    return moved if floor is None or moved >= floor else floor
 
 
 def to_host(device_moment: datetime, reading: ClockReading | None) -> datetime:

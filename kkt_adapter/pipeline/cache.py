@@ -54,10 +54,17 @@ class DeviceCache:
     fn_checked_at: datetime | None = None
     heartbeat_mono: float | None = None
     clock: ClockReading | None = None
+    latest_document_at: datetime | None = None
 
     def device_now(self, now_mono: float, host_now: datetime) -> datetime:
-        """The device's time at monotonic ``now_mono`` (``host_now`` until the device's clock was read)."""
-        return device_now(self.clock, now_mono, host_now)
+        """The device's time at monotonic ``now_mono`` (``host_now`` until the device's clock was read), not
+        before the latest document it signed."""
+        return device_now(self.clock, now_mono, host_now, self.latest_document_at)
+
+    def saw_document(self, at: datetime) -> None:
+        """The device signed a document dated ``at`` (device time): its clock is at least there."""
+        if self.latest_document_at is None or at > self.latest_document_at:
+            self.latest_document_at = at
 
     def copy(self) -> DeviceCache:
         """An independent copy (the worker keeps mutating its own)."""
@@ -149,6 +156,8 @@ def to_health(cache: DeviceCache, now_mono: float) -> DeviceSnapshot:
         halt_reason=cache.halt_reason if cache.halted_since is not None else None,
         heartbeat_age_s=age,
         fn=fn,
-        device_now=None if reading is None else device_now(reading, now_mono, reading.host_at),
+        device_now=None
+        if reading is None
+        else device_now(reading, now_mono, reading.host_at, cache.latest_document_at),
         clock_offset_s=None if reading is None else reading.offset_s,
     )

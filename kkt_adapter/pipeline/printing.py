@@ -140,6 +140,7 @@ async def _commit(ctx: DeviceContext, key: str, result: FiscalResult, fn: FnStat
         fn_serial=fn.fn_serial,
         registration_number=ctx.cache.registration_number or "",
     )
+    ctx.cache.saw_document(record.fiscal_datetime)
     await ctx.store.mark_fiscalized(key, record, False, f"fiscalized: FD {result.fd_number}")
 
 

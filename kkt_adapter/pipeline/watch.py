@@ -102,6 +102,7 @@ async def remember_opening(ctx: DeviceContext) -> None:
     (device time; survives restarts). The device's time now stands in if the FN archive cannot say."""
     params = await ctx.io(ctx.driver.shift_params)
     opened_at = await _opening_document_time(ctx) or ctx.device_now()
+    ctx.cache.saw_document(opened_at)
     ctx.cache.shift_open, ctx.cache.shift_number, ctx.cache.shift_opened_at = True, params.shift_number, opened_at
     value = f"{params.shift_number}|{ts(opened_at)}|{DEVICE_TIME}"
     await ctx.store.set_setting(_setting_name(ctx), value, "pipeline")

@@ -34,3 +34,11 @@ def test_a_naive_reading_is_refused() -> None:
     """A naive device time would shift every age by the UTC offset: refused at construction."""
     with pytest.raises(ValueError, match="naive"):
         ClockReading(DEVICE.replace(tzinfo=None), DEVICE, 0.0)
+
+
+def test_device_now_is_never_before_the_latest_document_it_signed() -> None:
+    """The device's clock moved on after the last reading: a document dated later lifts the device's time."""
+    reading = ClockReading(DEVICE, DEVICE, mono=0.0)
+    signed = DEVICE + timedelta(days=1)
+    assert device_now(reading, 10.0, DEVICE, floor=signed) == signed
+    assert device_now(reading, 10.0, DEVICE, floor=DEVICE - timedelta(days=1)) == DEVICE + timedelta(seconds=10)
