@@ -12,6 +12,7 @@ import httpx
 import pytest
 from daemon_harness import prepare_daemon, running
 from fastapi import FastAPI
+from prereq import missing
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -101,7 +102,9 @@ def test_unknown_breaker_state_is_refused() -> None:
 
 def _promtool(text: str) -> subprocess.CompletedProcess[str]:
     promtool = shutil.which("promtool")
-    assert promtool is not None, "promtool is missing (apt install prometheus; scripts/test installs it)"
+    if promtool is None:
+        missing("promtool (apt install prometheus; scripts/test installs it)")
+    assert promtool is not None
     return subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, check=False)
 
 
