@@ -26,7 +26,7 @@ TomlScalar = str | int | float | bool
 # A process that loads the daemon's code, then waits for a line on stdin before running the real CLI.
 _HELD = (
     "import sys\n"
-    "import kkt_adapter.cli, kkt_adapter.daemon.cli\n"
+    "import kkt_adapter.cli, kkt_adapter.daemon.cli, kkt_adapter.daemon.wiring, uvicorn\n"
     "sys.stdin.readline()\n"
     "sys.exit(kkt_adapter.cli.main(sys.argv[1:]))\n"
 )

@@ -8,13 +8,8 @@ import signal
 import sys
 from pathlib import Path
 
-import uvicorn
-
-from kkt_adapter.buffer.errors import DatabaseRefused, StorageUnavailable
 from kkt_adapter.config import ConfigError, Settings, load_settings
 from kkt_adapter.daemon.lock import AlreadyRunning, hold_pid_lock, pid_path, release_pid_lock
-from kkt_adapter.daemon.wiring import build_app
-from kkt_adapter.ops.notify import Notifier, NotifyingServer
 
 # The buffer's writer thread needs the GIL back after each SQLite call (each releases it); with the
 # default 5 ms switch interval it waits up to 5 ms each time behind the busy event loop (docs/benchmarks.md).
@@ -48,6 +43,13 @@ def _exit_cleanly(_signum: int, _frame: object) -> None:
 
 
 def _serve(settings: Settings) -> int:
+    # Imported once the data directory is ours: a second daemon is refused before it loads the server.
+    import uvicorn
+
+    from kkt_adapter.buffer.errors import DatabaseRefused, StorageUnavailable
+    from kkt_adapter.daemon.wiring import build_app
+    from kkt_adapter.ops.notify import Notifier, NotifyingServer
+
     sys.setswitchinterval(GIL_SWITCH_S)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per OFD request is noise, not news
