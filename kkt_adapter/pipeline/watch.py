@@ -77,7 +77,7 @@ async def fn_watch(ctx: DeviceContext) -> None:
     if blocked and not cache.fn_blocked:
         log.warning("device %s: the FN's oldest unsent document is 30 days old: FN blocked", ctx.device.id)
     cache.fn_blocked = blocked
-    cache.fn_checked_at = device_now
+    cache.fn_checked_at = ctx.clock()  # when the host checked (the host's clock)
     await refresh_shift(ctx)
 
 
