@@ -5,7 +5,8 @@ each ticket taken by the FN exactly once, each receipt fiscalized once — and t
 Three processes: the emulated KKT (``kkt-adapter emulator``, it survives the kills as a real KKT does), the OFD
 simulator (``kkt-adapter ofd-sim``, answering after ``DELAY_S`` so that kills land mid-exchange too; the FN
 answers FF30–FF33 after ``FN_DELAY_MS``, so kills land mid-FF33 too), and the
-daemon, killed after a random 0.05–1.2 s of work each round. ``OFD_KILL9_ROUNDS`` sets the rounds (default 20).
+daemon, killed after a random 0.05–1.2 s of work, or (every other round) the moment a message was committed
+as read or an answer as stored. ``OFD_KILL9_ROUNDS`` sets the rounds (default 20).
 """
 
 from __future__ import annotations
@@ -41,6 +42,16 @@ def outbox_states(db: Path) -> set[str]:
         conn.close()
 
 
+AIMED = {1: "read", 3: "answered"}  # rounds 1, 5, 9 … right after a read commit; 3, 7, 11 … after an answer
+
+
+def wait_for_state(db: Path, state: str, timeout_s: float = 5.0) -> None:
+    """Poll the buffer (read-only, WAL) until some outbox row is in ``state``, at most ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and state not in outbox_states(db):
+        time.sleep(0.005)
+
+
 def sell(daemon: Daemon, key: str) -> None:
     """Post one receipt; a kill may cut the answer, the idempotency key makes the retry after restart safe."""
     body = make_receipt()
@@ -66,7 +77,11 @@ def test_kill9_at_random_points_of_the_relay_keeps_one_end_state(tmp_path: Path,
                     key = f"k{round_no}-{i}"
                     keys.append(key)
                     sell(daemon, key)
-                time.sleep(RNG.uniform(0.05, 1.2))
+                aimed = AIMED.get(round_no % 4)
+                if aimed is not None:  # every other round: the moment a row is in that state
+                    wait_for_state(daemon.db_path, aimed)
+                else:
+                    time.sleep(RNG.uniform(0.05, 1.2))
                 daemon.kill9()
                 hit.update(outbox_states(daemon.db_path))
             daemon.start()
