@@ -17,12 +17,18 @@ from kkt_adapter.config.settings import Settings
 
 ENV_PREFIX = "KKT_ADAPTER_"
 ENV_NESTING = "__"
+RENAMED_ENV = {
+    "KKT_ADAPTER_OFD_TOKEN": "KKT_ADAPTER_OFD_TOKEN: the JSON endpoint's token belongs to the optional HQ export "
+    "now: set KKT_ADAPTER_EXPORT_TOKEN instead (the real OFD needs no token)",
+}
 
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
     """``KKT_ADAPTER_API__PORT=1`` → ``{"api": {"port": "1"}}``; JSON values (lists) are decoded."""
     tree: dict[str, Any] = {}
     for name, raw in environ.items():
+        if name in RENAMED_ENV:
+            raise ConfigError(f"config error: {RENAMED_ENV[name]}")
         if not name.startswith(ENV_PREFIX) or name in TOKEN_ENVS:
             continue
         path = name[len(ENV_PREFIX) :].lower().split(ENV_NESTING)

@@ -2,7 +2,7 @@
 
 Usage in the daemon's lifespan::
 
-    sync = await SyncService.start(store, settings.ofd, settings.sync, ofd_token)
+    sync = await SyncService.start(store, settings.export, settings.sync, export_token)
     services.sync = sync.worker          # the admin routes read it
     …                                    # call sync.worker.wake() when a receipt is fiscalized
     await sync.stop()

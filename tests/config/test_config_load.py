@@ -169,3 +169,10 @@ def test_ofd_mode_must_be_one_of_the_three(tmp_path: Path) -> None:
     """``ofd.mode`` accepts relay, device or off, and names the key otherwise."""
     assert load_settings(write(tmp_path, '[ofd]\nmode = "device"\n'), {}).ofd.mode == "device"
     assert "ofd.mode" in error_of(write(tmp_path, '[ofd]\nmode = "json"\n'))
+
+
+def test_the_old_ofd_token_variable_says_where_it_moved() -> None:
+    """``KKT_ADAPTER_OFD_TOKEN`` fails with one line naming ``KKT_ADAPTER_EXPORT_TOKEN``, not "unknown key"."""
+    message = error_of(None, {"KKT_ADAPTER_OFD_TOKEN": "x"})
+    assert "KKT_ADAPTER_EXPORT_TOKEN" in message
+    assert "unknown key" not in message
