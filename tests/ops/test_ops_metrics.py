@@ -136,3 +136,18 @@ def test_live_daemon_metrics_pass_promtool(tmp_path: Path) -> None:
     result = _promtool(text)
     assert result.returncode == 0, result.stdout + result.stderr
     assert 'kkt_receipts{state="delivered"} 0.0' in text
+
+
+def test_ofd_queue_per_fn_in_seconds_on_the_device_clock() -> None:
+    """Each FN's queue length and its oldest unsent document's age (device clock, seconds) are per (device, fn)."""
+    fn = FnSnapshot("9999078900001234", unsent_count=5, oldest_unsent_at=NOW - timedelta(days=3))
+    ahead = DeviceSnapshot(device_id="kkt1", connected=True, fn=fn, device_now=NOW + timedelta(hours=1))
+    metrics = Metrics()
+    metrics.update_from_snapshot(snapshot((ahead,)), NOW)
+    metrics.update_outbox({"read": 1, "answered": 0, "written": 40, "refused": 1, "dead": 2}, 3)
+    got = samples(metrics.render().decode())
+    labels = (("device", "kkt1"), ("fn", "9999078900001234"))
+    assert got[("kkt_ofd_queue_documents", labels)] == 5
+    assert got[("kkt_ofd_queue_oldest_age_seconds", labels)] == 3 * 86400 + 3600  # the device is 1 h ahead
+    assert got[("kkt_ofd_outbox_messages", (("state", "written"),))] == 40
+    assert got[("kkt_ofd_dlq_size", ())] == 3

@@ -14,11 +14,13 @@ from sync_helpers import FakeClock
 
 from kkt_adapter.buffer.outbox import OutboxState
 from kkt_adapter.buffer.store import Store
+from kkt_adapter.config.settings import OfdSettings, SyncSettings
 from kkt_adapter.ofd.sim.control import spawned
 from kkt_adapter.ofd.transport import OfdEndpoint, OfdTransportError, Stage, exchange
 from kkt_adapter.sync.config import SyncConfig
 from kkt_adapter.sync.ports import PAUSE_SETTING
 from kkt_adapter.sync.relay import RelaySync
+from kkt_adapter.sync.relay_service import RelayService
 
 T = TypeVar("T")
 CONFIG = SyncConfig(fail_max=3, reset_timeout_s=30.0, backoff_base_s=2.0, backoff_cap_s=60.0, max_attempts=4)
@@ -213,3 +215,47 @@ def test_against_the_tcp_simulator_tickets_are_stored_and_bad_answers_are_not(tm
 
         run(case())
         assert [(r["fd_number"], r["received"]) for r in sim.control.received()] == [(1, 1), (2, 1)]
+
+
+def test_without_an_address_the_relay_retries_saying_so(tmp_path: Path) -> None:
+    """No [ofd] host/port and no table 19 yet: the message stays ``read``, its error names what to set."""
+
+    async def case() -> None:
+        store = await open_store(tmp_path / "buffer.db", FakeClock().now)
+        service = await RelayService.start(store, OfdSettings(), SyncSettings(backoff_base_s=60.0))
+        await put(store, 1)
+        service.worker.wake()
+
+        async def retried() -> bool:
+            row = await store.outbox_get(FN, 1)
+            return row is not None and row.attempts >= 1
+
+        for _ in range(200):
+            if await retried():
+                break
+            await asyncio.sleep(0.01)
+        row = await store.outbox_get(FN, 1)
+        assert row is not None
+        assert row.state is OutboxState.READ
+        assert "set [ofd] host and port" in (row.last_error or "")
+        service.use_device_address("127.0.0.1", 7777)
+        assert service.endpoint.source == "table 19"
+        await service.stop()
+        await store.close()
+
+    run(case())
+
+
+def test_a_configured_address_wins_over_table_19(tmp_path: Path) -> None:
+    """With [ofd] host/port set, the KKT's table-19 address is ignored."""
+
+    async def case() -> None:
+        store = await open_store(tmp_path / "buffer.db", FakeClock().now)
+        service = await RelayService.start(store, OfdSettings(host="ofd.example", port=7777), SyncSettings())
+        service.use_device_address("other.example", 1)
+        assert service.endpoint.endpoint is not None
+        assert (service.endpoint.endpoint.host, service.endpoint.source) == ("ofd.example", "config")
+        await service.stop()
+        await store.close()
+
+    run(case())
