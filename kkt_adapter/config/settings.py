@@ -84,6 +84,7 @@ class OfdSettings(_Section):
     port: Annotated[int, Field(ge=1, le=65535)] | None = None
     connect_timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0
     read_timeout_s: Annotated[float, Field(gt=0, le=600)] = 60.0
+    fix_p_version_0102: bool = False
 
     @model_validator(mode="before")
     @classmethod

@@ -211,6 +211,16 @@ def parse_message(data: bytes) -> OfdMessage:
     return OfdMessage(session.p_version, session.fn_serial, session.flags, session.crc, container)
 
 
+def fix_p_version_0102(message: bytes) -> bytes:
+    """Some FN firmware writes P-version ``01 02`` where FFD 1.2 means ``01 20``: javapos commit 6d25616b
+    (``FSService``, 2022-02-03) rewrites byte 7 to 0x20 when bytes 6–7 are ``01 02`` and the session CRC
+    (bytes 28–29) is 0. The same rule, for ``ofd.fix_p_version_0102`` (off by default); anything else is
+    returned unchanged."""
+    if len(message) >= SESSION_HEADER_LEN and message[6:8] == b"\x01\x02" and message[28:30] == b"\x00\x00":
+        return message[:7] + b"\x20" + message[8:]
+    return message
+
+
 def _tlvs(data: bytes) -> dict[int, bytes]:
     """The TLVs of ``data`` by tag (first wins); stops quietly at the first one that does not fit."""
     found: dict[int, bytes] = {}

@@ -19,6 +19,7 @@ from typing import Any
 
 from kkt_adapter.buffer.outbox import OutboxMessage
 from kkt_adapter.ofd.transport import OfdEndpoint, OfdTransportError, Stage, exchange
+from kkt_adapter.ofd.wire import fix_p_version_0102
 from kkt_adapter.sync.config import SyncConfig
 from kkt_adapter.sync.relay import RelayStore, RelaySync
 
@@ -34,6 +35,7 @@ class EndpointHolder:
     read_timeout_s: float
     endpoint: OfdEndpoint | None = None
     source: str = "unknown"
+    fix_p_version: bool = False
 
     def set(self, host: str, port: int, source: str) -> None:
         self.endpoint = OfdEndpoint(host, port, self.connect_timeout_s, self.read_timeout_s)
@@ -45,7 +47,7 @@ class EndpointHolder:
             raise OfdTransportError(
                 Stage.CONNECT, "the OFD address is unknown: set [ofd] host and port, or the KKT's table 19"
             )
-        return await exchange(self.endpoint, message)
+        return await exchange(self.endpoint, fix_p_version_0102(message) if self.fix_p_version else message)
 
 
 @dataclass
@@ -68,7 +70,7 @@ class RelayService:
         on_breaker_change: Callable[[str, str], None] | None = None,
     ) -> RelayService:
         """Start the loop from the ``ofd`` and ``sync`` settings sections; returns at once."""
-        holder = EndpointHolder(ofd.connect_timeout_s, ofd.read_timeout_s)
+        holder = EndpointHolder(ofd.connect_timeout_s, ofd.read_timeout_s, fix_p_version=ofd.fix_p_version_0102)
         if ofd.host is not None and ofd.port is not None:
             holder.set(ofd.host, ofd.port, "config")
         config = SyncConfig.from_settings(sync)

@@ -22,6 +22,7 @@ from kkt_adapter.ofd.wire import (
     check_ticket,
     container_crc,
     crc16_ccitt_false,
+    fix_p_version_0102,
     parse_container,
     parse_message,
 )
@@ -168,3 +169,12 @@ def test_header_only_message_is_refused_by_parse() -> None:
     with pytest.raises(OfdWireError) as caught:
         parse_message(FN_MESSAGE_FD1[:30].replace(b"\x27\x01\x14\x00", b"\x00\x00\x14\x00"))
     assert caught.value.fault == WireFault.HEADER_ONLY
+
+
+def test_p_version_0102_is_rewritten_only_as_the_vendor_does() -> None:
+    """javapos 6d25616b: bytes 6–7 ``01 02`` with session CRC 0 become ``01 20``; other headers are untouched."""
+    message = FN_MESSAGE_FD1[:6] + b"\x01\x02" + FN_MESSAGE_FD1[8:]
+    assert fix_p_version_0102(message) == FN_MESSAGE_FD1  # the captured message is FFD 1.2: 01 20
+    assert fix_p_version_0102(FN_MESSAGE_FD1) == FN_MESSAGE_FD1
+    with_crc = message[:28] + b"\x12\x34" + message[30:]
+    assert fix_p_version_0102(with_crc) == with_crc
