@@ -43,7 +43,7 @@ def check_buffer(snap: Snapshot, now: datetime, lim: Limits) -> Iterator[Problem
     if buf.dlq_size > 0:
         yield Problem(
             "buffer", Severity.WARNING, "dlq_not_empty",
-            f"ОФД не принял {receipts(buf.dlq_size)}",
+            f"Учётная система не приняла {receipts(buf.dlq_size)}",
             f"позовите администратора: он проверит и отправит {them(buf.dlq_size)} повторно",
             {"dlq_size": buf.dlq_size},
         )  # fmt: skip

@@ -77,7 +77,9 @@ class Metrics:
             " (0 when none)",
             registry=r,
         )
-        self.dlq_size = Gauge("kkt_dlq_size", "Documents in the dead-letter queue awaiting an operator", registry=r)
+        self.dlq_size = Gauge(
+            "kkt_dlq_size", "HQ export: receipts in its dead-letter queue awaiting an operator", registry=r
+        )
         self.breaker_state = Gauge(
             "kkt_ofd_breaker_state", "OFD circuit breaker state: 0 closed, 1 half-open, 2 open", registry=r
         )

@@ -197,7 +197,7 @@ def test_dlq_not_empty_degrades() -> None:
     """Dead-lettered documents degrade the verdict and ask for the administrator."""
     health = evaluate(snap(buffer=BufferSnapshot(dlq_size=2)), NOW)
     assert health.verdict is Verdict.DEGRADED
-    assert health.problems[0].sentence_ru.startswith("ОФД не принял 2 чека — ")
+    assert health.problems[0].sentence_ru.startswith("Учётная система не приняла 2 чека — ")
 
 
 @pytest.mark.parametrize(
