@@ -5,11 +5,12 @@ order, names the first broken link, and compares the log's end with the head anc
 database (rows cut from the end). Exit 0 when the chain is intact, 1 when it is broken, 2 on a bad
 configuration or an unreadable database.
 
-``restart --at SEQ --reason TEXT`` (daemon stopped, admin token required) acknowledges the first break
-found by ``verify``: it first saves the broken database as evidence (a backup under
-``<backup_dir>/evidence``), then appends an audit event, actor ``admin``, naming the break and signed
-with an HMAC of the admin token, and moves the anchored head to it. Verification then accepts exactly
-that row at that place and goes on checking everything else. Exit 0 done, 1 refused, 2 bad setup.
+``restart --at SEQ --reason TEXT`` (daemon stopped: it takes the data directory's lock and refuses while
+the daemon holds it; admin token required) acknowledges the first break found by ``verify``: it first
+saves the broken database as evidence (a backup under ``<backup_dir>/evidence``), then appends an audit
+event, actor ``admin``, naming the break and signed with an HMAC of the admin token, and moves the
+anchored head to it. Verification then accepts exactly that row at that place and goes on checking
+everything else. Exit 0 done, 1 refused, 2 bad setup.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from kkt_adapter.buffer.events import RESTART_REASON, ChainVerdict, EventDraft
 from kkt_adapter.buffer.writer import Tx, Writer
 from kkt_adapter.config import ConfigError, load_settings
 from kkt_adapter.config.secrets import ADMIN_TOKEN_ENV, load_secret
+from kkt_adapter.daemon.lock import AlreadyRunning, hold_pid_lock, pid_path, release_pid_lock
 
 
 def render(db: Path, verdict: ChainVerdict) -> str:
@@ -73,7 +75,16 @@ def restart(db: Path, backup_dir: Path, at_seq: int, reason: str, admin_token: s
             if first.ok
             else f"the first break is at event {first.broken_seq}, not {at_seq}"
         )
-    evidence = create_backup(db, backup_dir / "evidence")
+    lock = hold_pid_lock(pid_path(db))  # AlreadyRunning while the daemon runs: stop it first
+    try:
+        evidence = create_backup(db, backup_dir / "evidence")
+        _append_restart(db, at_seq, reason, admin_token, evidence.path, str(evidence.manifest["sha256"]))
+    finally:
+        release_pid_lock(lock)
+    return evidence.path
+
+
+def _append_restart(db: Path, at_seq: int, reason: str, admin_token: str, evidence: Path, sha256: str) -> None:
     writer = Writer(db)
     try:
 
@@ -84,7 +95,7 @@ def restart(db: Path, backup_dir: Path, at_seq: int, reason: str, admin_token: s
                 at_seq,
                 reason,
                 admin_token,
-                {"backup": str(evidence.path), "sha256": evidence.manifest["sha256"]},
+                {"backup": str(evidence), "sha256": sha256},
             )
             tx.event(EventDraft(datetime.now(UTC).isoformat(), "audit", RESTART_REASON, "admin", detail=detail))
             tx.reanchor = True
@@ -92,7 +103,6 @@ def restart(db: Path, backup_dir: Path, at_seq: int, reason: str, admin_token: s
         writer.submit(op).result(timeout=60)
     finally:
         writer.close()
-    return evidence.path
 
 
 def main(argv: list[str]) -> int:
@@ -120,7 +130,7 @@ def main(argv: list[str]) -> int:
             print(f"audit restart: an admin token is required (${ADMIN_TOKEN_ENV} or --token-file)", file=sys.stderr)
             return 2
         evidence = restart(db, settings.ops.backup_dir, args.at, args.reason, token.get_secret_value())
-    except ValueError as exc:
+    except (ValueError, AlreadyRunning) as exc:
         print(f"audit restart refused: {exc}", file=sys.stderr)
         return 1
     except (sqlite3.Error, StoreError, OSError) as exc:

@@ -14,6 +14,7 @@ import pytest
 from kkt_adapter.buffer.anchor import Anchor, decode, encode, head_path, read_anchor
 from kkt_adapter.buffer.backup import create_backup, verify_backup
 from kkt_adapter.buffer.store import Store
+from kkt_adapter.daemon.lock import hold_pid_lock, pid_path, release_pid_lock
 from kkt_adapter.ops import cli_audit, cli_backup
 from kkt_adapter.ops.checks_store import check_buffer
 from kkt_adapter.ops.metrics import Metrics
@@ -200,3 +201,19 @@ def test_a_head_record_that_cannot_be_written_does_not_stop_the_buffer(tmp_path:
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT count(*) FROM receipts").fetchone()[0] == 2
     conn.close()
+
+
+def test_a_restart_is_refused_while_the_daemon_holds_the_data_directory(
+    db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With the data directory's lock held (a running daemon), the restart changes nothing and says why."""
+    monkeypatch.setenv("KKT_ADAPTER_ADMIN_TOKEN", TOKEN)
+    _execute(db, "UPDATE events SET actor = 'mallory' WHERE seq = 3")
+    lock = hold_pid_lock(pid_path(db))
+    try:
+        code = cli_audit.main(["restart", "--at", "3", "--db", str(db), "--reason", "r"])
+    finally:
+        release_pid_lock(lock)
+    assert code == 1
+    assert "already running" in capsys.readouterr().err
+    assert cli_audit.main(["verify", "--db", str(db)]) == 1
