@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from kkt_adapter.buffer.records import StoredReceipt
 from kkt_adapter.buffer.states import ReceiptState
@@ -49,6 +49,15 @@ class ReceiptOut(BaseModel):
     rejected: dict[str, object] | None = None
     ofd: OfdOut | None = None
     dead_reason: str | None = None
+    ofd_confirmed_at: datetime | None = Field(
+        default=None,
+        description=(
+            "When the adapter learnt that the OFD holds this receipt's fiscal document: the OFD's ticket was "
+            "written into the FN (ofd.mode = relay) or the FN's queue moved past it (ofd.mode = device). "
+            "null until then, and always with ofd.mode = off. Set once, never cleared. Independent of "
+            "`state`: `delivered`/`dead` and the `ofd` block are the optional HQ export's."
+        ),
+    )
 
 
 class ReceiptPage(BaseModel):
@@ -104,4 +113,5 @@ def receipt_out(stored: StoredReceipt, tz: ZoneInfo) -> ReceiptOut:
         rejected=rejected,
         ofd=ofd,
         dead_reason=stored.dead_reason,
+        ofd_confirmed_at=stored.ofd_confirmed_at,
     )

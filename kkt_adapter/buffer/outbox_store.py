@@ -1,7 +1,8 @@
 """The outbox part of the buffer's async facade (mixed into :class:`~kkt_adapter.buffer.store.Store`).
 
 The device worker calls :meth:`outbox_put` (after FF30/FF31), :meth:`outbox_answers_due`,
-:meth:`outbox_mark_written` and :meth:`outbox_mark_refused`; the sync calls :meth:`outbox_claim`,
+:meth:`outbox_mark_written` (which also stamps the receipt's ``ofd_confirmed_at``), :meth:`outbox_mark_refused` and
+:meth:`ofd_confirm_below` (``ofd.mode = device``); the sync calls :meth:`outbox_claim`,
 :meth:`outbox_record_answer`, :meth:`outbox_retry` and :meth:`outbox_dead`; operators list, replay and
 acknowledge. Every write is atomic and appends its chained event (see :mod:`kkt_adapter.buffer.outbox`).
 Delivery is at least once: a message may reach the OFD twice (a crash between the send and the commit of
@@ -16,7 +17,7 @@ from datetime import datetime
 from functools import partial
 from typing import TypeVar
 
-from kkt_adapter.buffer import ops, outbox
+from kkt_adapter.buffer import ofd_confirm, ops, outbox
 from kkt_adapter.buffer.outbox import O, OutboxMessage, OutboxState
 from kkt_adapter.buffer.records import ts
 from kkt_adapter.buffer.writer import Tx
@@ -60,20 +61,31 @@ class OutboxMethods:
         return await self._read(partial(outbox.answers_due, device_id=device_id, fn_serial=fn_serial, limit=limit))
 
     async def outbox_mark_written(self, fn_serial: str, fd_number: int, reason: str) -> bool:
-        """Atomically: the FN holds the ticket (``written``, terminal). Idempotent: False when already
-        written. From ``read``/``dead``/``refused`` too: FF39 showed the FN no longer waits for it."""
+        """Atomically: the FN holds the ticket (``written``, terminal) and the receipt that is this document,
+        if any, gets ``ofd_confirmed_at`` (:func:`~kkt_adapter.buffer.ofd_confirm.confirm_document`), in one
+        commit. Idempotent: False when already written (a receipt not stamped yet is stamped all the same).
+        From ``read``/``dead``/``refused`` too: FF39 showed the FN no longer waits for it."""
 
         def op(tx: Tx) -> bool:
             found = outbox.get(tx.conn, fn_serial, fd_number)
+            now = self.clock()
+            confirmed = f"the OFD's ticket of FD {fd_number} is in the FN"
+            ofd_confirm.confirm_document(tx, fn_serial, fd_number, now, confirmed)
             if found is not None and found.state is O.WRITTEN:
                 return False
-            now = self.clock()
             outbox.move(
                 tx, fn_serial, fd_number, O.WRITTEN, now, reason, "device", written_at=ts(now), lease_until=None
             )
             return True
 
         return await self._write(op)
+
+    async def ofd_confirm_below(self, fn_serial: str, below_fd: int, reason: str) -> int:
+        """Atomically: every receipt of FN ``fn_serial`` with an FD below ``below_fd`` and no ``ofd_confirmed_at``
+        gets it, with one event naming the range (``ofd.mode = device``: from FF39); how many."""
+        return await self._write(
+            partial(ofd_confirm.confirm_below, fn_serial=fn_serial, below_fd=below_fd, now=self.clock(), reason=reason)
+        )
 
     async def outbox_mark_refused(self, fn_serial: str, fd_number: int, code: int | None, reason: str) -> None:
         """Atomically: ``answered → refused`` with the FN's code and its meaning (an alarm; not retried)."""

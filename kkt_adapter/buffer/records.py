@@ -76,6 +76,7 @@ class StoredReceipt:
     delivered_at: datetime | None = None
     dead_reason: str | None = None
     dead_acked: bool = False
+    ofd_confirmed_at: datetime | None = None  # the OFD holds its document (``buffer/ofd_confirm.py``)
 
     @classmethod
     def accepted(
@@ -116,4 +117,5 @@ class StoredReceipt:
             delivered_at=from_ts(row["delivered_at"]),
             dead_reason=row["dead_reason"],
             dead_acked=bool(row["dead_acked"]),
+            ofd_confirmed_at=from_ts(row["ofd_confirmed_at"]),
         )

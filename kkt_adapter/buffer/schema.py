@@ -65,8 +65,9 @@ MIGRATIONS: list[str] = [
     );
     """,
     # 2: fn_ack — the OFD's ticket of a delivered receipt written back into the FN, from the own-dialect
-    # relay. No longer read or written (the FN relay keeps its own table, migration 4); kept so existing
-    # files and the migration chain stay valid.
+    # relay. No longer read or written (the FN relay keeps its own table, migration 4; the OFD's
+    # confirmation of a receipt is migration 5's ofd_confirmed_at); kept so existing files and the
+    # migration chain stay valid.
     """
     ALTER TABLE receipts ADD COLUMN fn_ack INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX receipts_fn_ack_pending ON receipts(device_id, fn_serial, seq)
@@ -106,6 +107,14 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX outbox_by_state ON outbox(state, read_at, fd_number);
     CREATE INDEX outbox_answered ON outbox(device_id, fn_serial, fd_number) WHERE state = 'answered';
+    """,
+    # 5: ofd_confirmed_at — when the buffer learnt that the OFD holds the receipt's document: its ticket was
+    # written into the FN (ofd.mode = relay, ``buffer/ofd_confirm.py``) or FF39 showed the FN's queue past it
+    # (ofd.mode = device). A new column rather than migration 2's fn_ack: fn_ack is a 0/1 flag whose partial
+    # index is tied to ``state = 'delivered'`` (the export's state now), and the POS is owed *when*, not
+    # just whether. Set once, never cleared; NULL until then (and for every receipt migrated from before).
+    """
+    ALTER TABLE receipts ADD COLUMN ofd_confirmed_at TEXT;
     """,
 ]
 

@@ -60,8 +60,8 @@ class Pipeline:
         for device in settings.devices:
             driver = driver_factory(device)
             ctx = DeviceContext(device, settings.shift, store, driver, clock, zone, self.hooks, monotonic)
-            relay_ofd = settings.ofd.mode is OfdMode.RELAY
-            self.workers[device.id] = DeviceWorker(ctx, settings.ops.fn_watch_interval_s, relay_ofd)
+            relay_ofd, kkt_sends = settings.ofd.mode is OfdMode.RELAY, settings.ofd.mode is OfdMode.DEVICE
+            self.workers[device.id] = DeviceWorker(ctx, settings.ops.fn_watch_interval_s, relay_ofd, kkt_sends)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._scheduler: AsyncIOScheduler | None = None
 

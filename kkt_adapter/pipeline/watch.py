@@ -17,6 +17,7 @@ from datetime import datetime
 
 from kkt_adapter.buffer.records import from_ts, ts
 from kkt_adapter.kkt.errors import DeviceError, DeviceRejected
+from kkt_adapter.kkt.types import ExchangeStatus
 from kkt_adapter.ops.devclock import ClockReading
 from kkt_adapter.pipeline.cache import is_ofd_blocked
 from kkt_adapter.pipeline.context import DeviceContext
@@ -52,9 +53,12 @@ async def read_clock(ctx: DeviceContext) -> ClockReading:
     return reading
 
 
-async def fn_watch(ctx: DeviceContext) -> None:
+async def fn_watch(ctx: DeviceContext, confirm_ofd: bool = False) -> None:
     """Device clock, FF01, FF03, FF39 into the cache; the FN block flag set when the oldest unsent document
-    is 30 days old on the device's clock, cleared once it is not (a block seen as 0x14/0x15 included)."""
+    is 30 days old on the device's clock, cleared once it is not (a block seen as 0x14/0x15 included).
+
+    ``confirm_ofd`` (``ofd.mode = device``: the KKT sends by itself): receipts of this FN the FN no longer
+    queues get ``ofd_confirmed_at`` (:func:`confirm_sent`)."""
     cache = ctx.cache
     await read_clock(ctx)
     fn = await ctx.io(ctx.driver.fn_status)
@@ -72,6 +76,8 @@ async def fn_watch(ctx: DeviceContext) -> None:
         cache.unsent_count = exchange.unsent_count
         first = exchange.first_unsent_at if exchange.unsent_count > 0 else None
         cache.oldest_unsent_at = None if first is None else ctx.local(first)
+        if confirm_ofd:
+            await confirm_sent(ctx, fn.fn_serial, fn.last_fd_number, exchange)
     device_now = ctx.device_now()
     blocked = is_ofd_blocked(cache.oldest_unsent_at, device_now)
     if blocked and not cache.fn_blocked:
@@ -79,6 +85,17 @@ async def fn_watch(ctx: DeviceContext) -> None:
     cache.fn_blocked = blocked
     cache.fn_checked_at = ctx.clock()  # when the host checked (the host's clock)
     await refresh_shift(ctx)
+
+
+async def confirm_sent(ctx: DeviceContext, fn_serial: str, last_fd: int, exchange: ExchangeStatus) -> int:
+    """Stamp ``ofd_confirmed_at`` on every receipt of FN ``fn_serial`` the FN no longer queues for the OFD: FDs
+    below the first unsent one, or up to ``last_fd`` (FF01, read before FF39) when the queue is empty — never
+    a document newer than what the FN had when asked. One writer operation, monotonic; how many."""
+    if exchange.unsent_count > 0:
+        below, said = exchange.first_unsent_number, f"first unsent FD {exchange.first_unsent_number}"
+    else:
+        below, said = last_fd + 1, f"no unsent document, last FD {last_fd}"
+    return await ctx.store.ofd_confirm_below(fn_serial, below, f"FF39: the KKT sent them to the OFD ({said})")
 
 
 async def refresh_shift(ctx: DeviceContext) -> None:

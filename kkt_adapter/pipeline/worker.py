@@ -59,9 +59,12 @@ class _Turn:
 class DeviceWorker:
     """Owns one device (through ``ctx``); run :meth:`run` as one task; :meth:`wake` when work may be waiting."""
 
-    def __init__(self, ctx: DeviceContext, fn_watch_interval_s: float, relay_ofd: bool = True) -> None:
+    def __init__(
+        self, ctx: DeviceContext, fn_watch_interval_s: float, relay_ofd: bool = True, kkt_sends_ofd: bool = False
+    ) -> None:
         self.ctx = ctx
         self.relay_ofd = relay_ofd  # ofd.mode = relay: the host relays the FN's messages (pipeline/relay.py)
+        self.kkt_sends_ofd = kkt_sends_ofd  # ofd.mode = device: the FN watch confirms receipts from FF39
         self.fn_watch_interval_s = fn_watch_interval_s
         self.reader = IntentReader(ctx)
         self._wake = asyncio.Event()
@@ -214,7 +217,7 @@ class DeviceWorker:
         return AGAIN
 
     async def _fn_watch(self, _turn: _Turn) -> float | None:
-        await watch.fn_watch(self.ctx)
+        await watch.fn_watch(self.ctx, confirm_ofd=self.kkt_sends_ofd)
         self._fn_due_mono = self.ctx.monotonic() + self.fn_watch_interval_s
         return AGAIN
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import uvicorn
 from daemon_harness import wait_until
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from pydantic import SecretStr
 
 from kkt_adapter.api.app import create_app
@@ -41,8 +41,11 @@ def serve_api(
     max_body_bytes: int = 64 * 1024,
     pos_token: str | None = None,
     clock: Callable[[], datetime] = fixed_clock,
+    admin_token: str | None = None,
+    extra_routers: list[APIRouter] | None = None,
 ) -> Iterator[ApiServer]:
-    """Run the intake app (buffer opened by its lifespan) under uvicorn until the block ends."""
+    """Run the intake app (buffer opened by its lifespan) under uvicorn until the block ends; with
+    ``extra_routers`` (admin routes) and their ``admin_token`` when given."""
     db_path = tmp_path / "data" / "b.db"
     settings = Settings(
         api=ApiSettings(max_body_bytes=max_body_bytes, max_items=20),
@@ -53,13 +56,14 @@ def serve_api(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = await Store.open(db_path, capacity=capacity, clock=clock)
         token = SecretStr(pos_token) if pos_token else None
-        app.state.services = Services(settings=settings, store=store, clock=clock, pos_token=token)
+        admin = SecretStr(admin_token) if admin_token else None
+        app.state.services = Services(settings=settings, store=store, clock=clock, pos_token=token, admin_token=admin)
         try:
             yield
         finally:
             await store.close()
 
-    app = create_app(max_body_bytes, lifespan=lifespan)
+    app = create_app(max_body_bytes, lifespan=lifespan, extra_routers=extra_routers)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))

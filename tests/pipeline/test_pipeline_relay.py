@@ -6,6 +6,9 @@ ticket the emulated FN accepts — its test MAC, ``docs/emulator.md`` — record
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -233,3 +236,114 @@ def test_a_slow_fn_still_drains(tmp_path: Path) -> None:
             await close_rig(rig)
 
     asyncio.run(scenario())
+
+
+async def _confirmed(rig: Rig, key: str) -> bool:
+    stored = await rig.store.get(key)
+    return stored is not None and stored.ofd_confirmed_at is not None
+
+
+async def _fiscal_fd(rig: Rig, key: str) -> int:
+    stored = await rig.store.get(key)
+    assert stored is not None
+    assert stored.fd_number is not None
+    return stored.fd_number
+
+
+def test_a_ticket_taken_before_a_crash_still_confirms_its_receipt(tmp_path: Path) -> None:
+    """A crash after the FN took the receipt's ticket but before the mark (the FN holds it, the outbox says
+    ``answered``, the receipt null) is healed at restart by the "FN already took it" path: the receipt gets
+    ``ofd_confirmed_at`` and nothing is written twice."""
+
+    async def scenario() -> None:
+        rig = await open_rig(tmp_path, [DEVICE])
+        emu = rig.emulators[DEVICE]
+        try:
+            await rig.post("a", sale(1000, "a"), DEVICE)
+            await wait_until(lambda: all_in(rig.store, ["a"], frozenset({ReceiptState.FISCALIZED})), 10, "fiscalized")
+            fd = await _fiscal_fd(rig, "a")
+
+            async def receipt_read() -> bool:  # the sync's part for the FDs before the receipt's only
+                for row in await rig.store.outbox_claim(100, 60, datetime.now(UTC)):
+                    if row.fd_number < fd:
+                        await rig.store.outbox_record_answer(FN, row.fd_number, ticket_for(row.message), row.read_at)
+                return await _stored(rig, fd)
+
+            await wait_until(receipt_read, 10, f"FD {fd} (the receipt) read into the outbox")
+            await rig.pipeline.stop()
+            row = await rig.store.outbox_get(FN, fd)
+            assert row is not None
+            await rig.store.outbox_record_answer(FN, fd, ticket_for(row.message), datetime.now(UTC))
+            emu.ofd_ack(fd)  # the FN took it; the "crash" came before outbox_mark_written
+            assert not await _confirmed(rig, "a")
+            await restart(rig)
+            await wait_until(lambda: _confirmed(rig, "a"), 10, "the receipt confirmed after the restart")
+            assert await _in_state(rig, fd, O.WRITTEN)
+            assert emu.snapshot()["ofd_relay"]["tickets_taken"] == fd - 1  # the shift's FDs only, not the receipt's
+        finally:
+            await close_rig(rig)
+
+    asyncio.run(scenario())
+    assert chain_ok(tmp_path / "buffer.db")
+
+
+async def _device_mode(rig: Rig) -> None:
+    """Restart the pipeline with ``ofd.mode = device`` (the KKT sends to the OFD by itself)."""
+    await rig.pipeline.stop()
+    await restart(rig, rig.pipeline.settings.model_copy(update={"ofd": OfdSettings(mode=OfdMode.DEVICE)}))
+
+
+def test_device_mode_confirms_only_receipts_below_the_fns_first_unsent_fd(tmp_path: Path) -> None:
+    """With ``ofd.mode = device`` nothing is confirmed while the FN queues everything; once the KKT's queue
+    moves past the first receipt (emulator ``ofd_ack``), the FN watch's FF39 confirms it and not the next."""
+
+    async def scenario() -> None:
+        rig = await open_rig(tmp_path, [DEVICE])
+        emu = rig.emulators[DEVICE]
+        try:
+            await _device_mode(rig)
+            for key in ("a", "b"):
+                await rig.post(key, sale(1000, key), DEVICE)
+            fiscal = frozenset({ReceiptState.FISCALIZED})
+            await wait_until(lambda: all_in(rig.store, ["a", "b"], fiscal), 10, "fiscalized")
+            await asyncio.sleep(1.2)  # two FN watches (every 0.5 s in the rig) with the whole queue unsent
+            assert not await _confirmed(rig, "a")
+            emu.ofd_ack(await _fiscal_fd(rig, "a"))
+            await wait_until(lambda: _confirmed(rig, "a"), 10, "the first receipt confirmed from FF39")
+            await asyncio.sleep(1.2)
+            assert not await _confirmed(rig, "b")
+            assert emu.unsent_count == 1
+        finally:
+            await close_rig(rig)
+
+    asyncio.run(scenario())
+
+
+def test_device_mode_confirms_every_receipt_in_one_event_when_the_queue_empties(tmp_path: Path) -> None:
+    """When the KKT's queue is empty every receipt of the FN is confirmed by one bulk operation: one keyless
+    event naming the FN and the FD range, and no further event at the next watches."""
+
+    async def scenario() -> None:
+        rig = await open_rig(tmp_path, [DEVICE])
+        emu = rig.emulators[DEVICE]
+        try:
+            await _device_mode(rig)
+            for key in ("a", "b"):
+                await rig.post(key, sale(1000, key), DEVICE)
+            fiscal = frozenset({ReceiptState.FISCALIZED})
+            await wait_until(lambda: all_in(rig.store, ["a", "b"], fiscal), 10, "fiscalized")
+            emu.ofd_ack()
+            await wait_until(lambda: _confirmed(rig, "b"), 10, "the receipts confirmed from FF39")
+            assert await _confirmed(rig, "a")
+            await asyncio.sleep(1.2)  # more watches: nothing left to confirm, nothing logged
+        finally:
+            await close_rig(rig)
+
+    asyncio.run(scenario())
+    with contextlib.closing(sqlite3.connect(tmp_path / "buffer.db")) as conn:
+        rows = conn.execute("SELECT actor, detail FROM events WHERE kind = 'update' AND key IS NULL").fetchall()
+    assert len(rows) == 1
+    actor, detail = rows[0][0], json.loads(rows[0][1])
+    assert actor == "ofd"
+    assert (detail["fn_serial"], detail["fd_from"], detail["fd_to"], detail["count"]) == (FN, 2, 3, 2)
+    assert chain_ok(tmp_path / "buffer.db")
