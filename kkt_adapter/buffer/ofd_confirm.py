@@ -5,7 +5,9 @@ when it took the OFD's signed ticket for it, so the two sources are the FN's own
 
 * ``ofd.mode = relay``: the relay wrote the OFD's ticket into the FN (or found from FF39 that the FN had
   already taken it): :func:`confirm_document`, in the same writer operation as the outbox row's
-  ``written`` (:meth:`~kkt_adapter.buffer.outbox_store.OutboxMethods.outbox_mark_written`).
+  ``written`` (:meth:`~kkt_adapter.buffer.outbox_store.OutboxMethods.outbox_mark_written`); a receipt that
+  gets its FD only later (decided from the FN after a crash) is stamped when it is marked fiscalized
+  (:func:`confirm_if_written`).
 * ``ofd.mode = device`` (the KKT sends by itself): the FN watch's FF39 reading; every receipt of that FN
   below its first unsent FD (or up to its last FD when the queue is empty): :func:`confirm_below`, one
   statement and one event naming the range.
@@ -41,6 +43,18 @@ def confirm_document(tx: Tx, fn_serial: str, fd_number: int, now: datetime, reas
     detail = {"ofd_confirmed_at": stamp, "fn_serial": fn_serial, "fd_number": fd_number}
     tx.event(EventDraft(stamp, "update", reason, ACTOR, key, state, state, detail))
     return key
+
+
+def confirm_if_written(tx: Tx, fn_serial: str, fd_number: int, now: datetime) -> str | None:
+    """For a receipt that just became FD ``fd_number`` of FN ``fn_serial``: if the relay already marked that
+    document ``written`` (a receipt decided from the FN only after its ticket was written), stamp it now
+    (:func:`confirm_document`); its key or None. One primary-key lookup in the outbox."""
+    row = tx.conn.execute(
+        "SELECT 1 FROM outbox WHERE fn_serial = ? AND fd_number = ? AND state = 'written'", (fn_serial, fd_number)
+    ).fetchone()
+    if row is None:
+        return None
+    return confirm_document(tx, fn_serial, fd_number, now, f"the OFD's ticket of FD {fd_number} was already in the FN")
 
 
 def confirm_below(tx: Tx, fn_serial: str, below_fd: int, now: datetime, reason: str) -> int:

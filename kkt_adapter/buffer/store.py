@@ -22,7 +22,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from kkt_adapter.buffer import ops, queries
+from kkt_adapter.buffer import ofd_confirm, ops, queries
 from kkt_adapter.buffer.chain_check import startup_check
 from kkt_adapter.buffer.db import connect
 from kkt_adapter.buffer.errors import IdempotencyConflict, StorageUnavailable
@@ -252,18 +252,20 @@ class Store(OutboxMethods):
         self, key: str, record: FiscalRecord, print_incomplete: bool, reason: str
     ) -> StoredReceipt:
         """Atomically: printing/unknown → fiscalized with the FN's numbers and the event;
-        :class:`DocumentTaken` (nothing written) if that FN document belongs to another receipt."""
-        return await self._write(
-            lambda tx: ops.transition(
-                tx,
-                key,
-                S.FISCALIZED,
-                self.clock(),
-                reason,
-                print_incomplete=int(print_incomplete),
-                **ops.fiscal_columns(record),
+        :class:`DocumentTaken` (nothing written) if that FN document belongs to another receipt. If the relay
+        already wrote that document's ticket into the FN, ``ofd_confirmed_at`` too (:mod:`.ofd_confirm`)."""
+
+        def op(tx: Tx) -> StoredReceipt:
+            now = self.clock()
+            columns = ops.fiscal_columns(record)
+            stored = ops.transition(
+                tx, key, S.FISCALIZED, now, reason, print_incomplete=int(print_incomplete), **columns
             )
-        )
+            if ofd_confirm.confirm_if_written(tx, record.fn_serial, record.fd_number, now) is None:
+                return stored
+            return queries.get(tx.conn, key) or stored  # read back with the stamp (the row exists)
+
+        return await self._write(op)
 
     async def mark_unknown(self, key: str, reason: str) -> StoredReceipt:
         """Atomically: printing → unknown (the FN must decide it before anything else) with the reason."""

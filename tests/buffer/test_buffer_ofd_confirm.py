@@ -156,3 +156,18 @@ def test_bulk_confirmation_stamps_only_fds_below_the_first_unsent_with_one_event
         "count": 2,
     }
     assert chain_ok(tmp_path / "b.db")
+
+
+def test_a_receipt_fiscalized_after_its_ticket_was_written_is_confirmed_at_once(tmp_path: Path) -> None:
+    """A receipt that gets its FD only after the relay marked that document written (decided from the FN
+    after a crash) is stamped in the commit that marks it fiscalized; another FD's receipt is not."""
+
+    async def scenario(store: Store, clock: Clock) -> None:
+        await written(store, 2)
+        clock.now = NOW + timedelta(minutes=1)
+        late, other = await fiscalized(store, 2), await fiscalized(store, 3)
+        stamps = [(await store.get(key)).ofd_confirmed_at for key in (late, other)]  # type: ignore[union-attr]
+        assert stamps == [clock.now, None]
+
+    run(tmp_path / "b.db", scenario)
+    assert chain_ok(tmp_path / "b.db")
