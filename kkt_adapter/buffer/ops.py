@@ -207,7 +207,8 @@ def release_leases(tx: Tx, keys: list[str]) -> None:
 
 
 def deliver(tx: Tx, key: str, ticket: str, now: datetime) -> None:
-    """fiscalized → delivered with the OFD's ticket; a receipt already delivered is left as it is."""
+    """fiscalized → delivered with the HQ export endpoint's ticket (the optional export, not the OFD: the OFD's
+    confirmation is ``ofd_confirmed_at``, :mod:`.ofd_confirm`); a receipt already delivered is left as it is."""
     row = tx.conn.execute("SELECT state FROM receipts WHERE key = ?", (key,)).fetchone()
     if row is not None and row[0] == S.DELIVERED.value:
         return
@@ -216,7 +217,7 @@ def deliver(tx: Tx, key: str, ticket: str, now: datetime) -> None:
         key,
         S.DELIVERED,
         now,
-        "confirmed by the OFD",
+        "confirmed by the HQ export endpoint",
         actor="sync",
         ofd_ticket=ticket,
         delivered_at=ts(now),
