@@ -108,6 +108,13 @@ class ResolveDecision(BaseModel):
         description="fiscalized: the FN document fd_number is this receipt; not_printed: print it again"
     )
     fd_number: int | None = Field(default=None, ge=1, le=0xFFFFFFFF, description="with fiscalized: the FD number")
+    fiscal_sign: int | None = Field(
+        default=None,
+        ge=1,
+        le=0xFFFFFFFFFFFF,
+        description="with fiscalized, for a receipt printing on an FN replaced since: the fiscal sign (ФП) of "
+        "that FD on the old FN (from the paper receipt or the OFD's cabinet)",
+    )
 
 
 @router.get("/v1/admin/devices/{device_id}/resolve")
@@ -122,13 +129,17 @@ async def resolve_evidence(device_id: str, request: Request, actor: Admin) -> di
 async def resolve(device_id: str, body: ResolveDecision, request: Request, actor: Admin) -> dict[str, Any]:
     """Decide an unresolved receipt, audited: ``fiscalized`` with ``fd_number`` (refused, 409, unless that
     FN document is a receipt of the same sum not taken by another receipt) or ``not_printed`` (back to
-    ``accepted``: it prints again). The queue then runs again."""
+    ``accepted``: it prints again). A receipt printing on an FN replaced since (``on_replaced_fn`` in the
+    evidence) takes ``fiscalized`` only with ``fiscal_sign`` too (409 without): its FD is on the old FN.
+    The queue then runs again."""
     if (body.decision == "fiscalized") != (body.fd_number is not None):
         raise invalid("fd_number", "required with decision fiscalized, and only then")
+    if body.fiscal_sign is not None and body.decision != "fiscalized":
+        raise invalid("fiscal_sign", "only with decision fiscalized")
     row = await get_services(request).store.get(body.key)
     if row is None or row.device_id != device_id:
         raise ApiError(404, "not_found", f"No receipt {body.key!r} on device {device_id!r}.")
-    params = {"seq": row.seq, "fd_number": body.fd_number or 0}
+    params = {"seq": row.seq, "fd_number": body.fd_number or 0, "fiscal_sign": body.fiscal_sign or 0}
     return await _act(request, device_id, Action.RESOLVE, actor, params)
 
 

@@ -175,6 +175,26 @@ def put_setting(tx: Tx, name: str, value: str, actor: str, now: datetime) -> Non
     tx.event(EventDraft(stamp, "audit", f"setting {name}", actor, detail={"value": value}))
 
 
+def note_fn(tx: Tx, device_id: str, fn_serial: str, now: datetime) -> str | None:
+    """Remember the FN serial ``device_id`` holds; when it differs from the one remembered, audit
+    "FN replaced: old → new" and return the old serial (None: the same FN, or the first one seen)."""
+    name = f"pipeline.fn_serial.{device_id}"
+    row = tx.conn.execute("SELECT value FROM settings WHERE name = ?", (name,)).fetchone()
+    old = None if row is None else str(row[0])
+    if old == fn_serial:
+        return None
+    stamp = ts(now)
+    tx.conn.execute(
+        "INSERT INTO settings (name, value, updated_at) VALUES (?, ?, ?)"
+        " ON CONFLICT(name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        (name, fn_serial, stamp),
+    )
+    if old is not None:
+        detail = {"device": device_id, "old_fn": old, "new_fn": fn_serial}
+        tx.event(EventDraft(stamp, "audit", f"FN replaced: {old} → {fn_serial}", "daemon", detail=detail))
+    return old
+
+
 def increment(tx: Tx, key: str, column: str) -> int:
     """The receipt's counter ``column`` plus one (1 for a missing row), for the same operation's update."""
     row = tx.conn.execute(f"SELECT {column} FROM receipts WHERE key = ?", (key,)).fetchone()  # noqa: S608

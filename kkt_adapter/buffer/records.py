@@ -58,6 +58,7 @@ class StoredReceipt:
     # What the lifecycle adds; the defaults are a receipt just accepted.
     print_attempts: int = 0
     intent_last_fd: int | None = None
+    intent_fn_serial: str | None = None  # the FN the intent was read from (None: not recorded)
     fd_number: int | None = None
     fiscal_sign: int | None = None
     fiscal_datetime: datetime | None = None
@@ -99,6 +100,7 @@ class StoredReceipt:
             updated_at=_req_ts(row["updated_at"]),
             print_attempts=row["print_attempts"],
             intent_last_fd=row["intent_last_fd"],
+            intent_fn_serial=row["intent_fn_serial"],
             fd_number=row["fd_number"],
             fiscal_sign=row["fiscal_sign"],
             fiscal_datetime=from_ts(row["fiscal_datetime"]),

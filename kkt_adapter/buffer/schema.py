@@ -116,6 +116,12 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE receipts ADD COLUMN ofd_confirmed_at TEXT;
     """,
+    # 6: the FN an intent was read from (its serial), written with ``intent_last_fd``: a receipt left
+    # ``unknown`` on an FN that was replaced since is parked for an operator (``pipeline/resolve.py``), never
+    # decided from another FN's archive. NULL: recorded before this migration (FN unknown).
+    """
+    ALTER TABLE receipts ADD COLUMN intent_fn_serial TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

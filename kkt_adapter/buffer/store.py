@@ -233,17 +233,24 @@ class Store(OutboxMethods):
 
     # --- the print pipeline ---------------------------------------------------------------------------
 
-    async def begin_printing(self, key: str, last_fd: int) -> StoredReceipt:
-        """Atomically: accepted → printing with the intent (the FN's last FD) and the attempt counted; the
-        intent is durable before the first byte goes to the device."""
+    async def note_fn(self, device_id: str, fn_serial: str) -> str | None:
+        """Atomically: remember the device's FN serial; when it changed, the audit event "FN replaced: old →
+        new" in the same commit, and the old serial is returned (None: unchanged or first seen)."""
+        return await self._write(partial(ops.note_fn, device_id=device_id, fn_serial=fn_serial, now=self.clock()))
+
+    async def begin_printing(self, key: str, last_fd: int, fn_serial: str | None = None) -> StoredReceipt:
+        """Atomically: accepted → printing with the intent (the FN's last FD and the FN's serial) and the
+        attempt counted; the intent is durable before the first byte goes to the device."""
+        on_fn = "" if fn_serial is None else f" on FN {fn_serial}"
         return await self._write(
             lambda tx: ops.transition(
                 tx,
                 key,
                 S.PRINTING,
                 self.clock(),
-                f"printing; FN last FD {last_fd}",
+                f"printing; FN last FD {last_fd}{on_fn}",
                 intent_last_fd=last_fd,
+                intent_fn_serial=fn_serial,
                 print_attempts=ops.increment(tx, key, "print_attempts"),
             )
         )

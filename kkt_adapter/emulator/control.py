@@ -10,6 +10,8 @@ Endpoints (JSON, 127.0.0.1 by default; no authentication: a test tool, never bin
 * ``POST /port/vanish``  ``{"seconds": 2.5}`` the port disappears and returns after 2.5 s;
   ``{"seconds": null}`` until ``POST /port/restore``.
 * ``POST /port/restore`` bring the port back now.
+* ``POST /fn/replace``   ``{"fn_serial": "…16 digits…"}`` (or ``{}``: the old serial + 1) a technician replaced
+  the FN: new serial, empty archive, FD counter restarts; 409 while a shift is open.
 """
 
 from __future__ import annotations
@@ -44,6 +46,12 @@ class VanishIn(BaseModel):
     """How long the port stays away (None: until restored)."""
 
     seconds: float | None = None
+
+
+class FnReplaceIn(BaseModel):
+    """The new FN's serial (None: the old one + 1)."""
+
+    fn_serial: str | None = None
 
 
 class FaultsIn(BaseModel):
@@ -93,6 +101,14 @@ def create_app(emu: Emulator) -> FastAPI:
     def post_restore() -> dict[str, Any]:
         emu.restore_port()
         return {"restoring": True}
+
+    @app.post("/fn/replace")
+    def post_fn_replace(body: FnReplaceIn) -> dict[str, Any]:
+        try:
+            serial = emu.replace_fn(body.fn_serial)
+        except ValueError as exc:
+            raise HTTPException(status_code=409, detail=str(exc)) from exc
+        return {"fn_serial": serial, "last_fd": emu.last_fd}
 
     return app
 

@@ -7,6 +7,7 @@ faults, and the state file is rewritten (atomically) after every change, under t
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import threading
 import time
@@ -293,6 +294,29 @@ class Emulator:
             if count:
                 self._save()
             return count
+
+    def replace_fn(self, fn_serial: str | None = None) -> str:
+        """A technician's FN replacement and re-registration: a new FN (``fn_serial``, default the old serial
+        + 1) with an empty archive, its FD counter back at 0, a new expiry; the KKT's own counters, clock and
+        cash stay. ValueError while a shift or a receipt is open (a KKT re-registers with the shift closed).
+        Returns the new serial."""
+        with self._lock:
+            state = self._state
+            if state.shift_open or state.receipt is not None:
+                raise ValueError("close the shift first: the FN is replaced with the shift closed")
+            serial = fn_serial or f"{int(state.config.fn_serial) + 1:016d}"
+            if len(serial) != 16 or not serial.isdigit() or serial == state.config.fn_serial:
+                raise ValueError(f"a new FN serial must be 16 digits and differ from the old one: {serial!r}")
+            fresh = new_state(dataclasses.replace(state.config, fn_serial=serial, fn_expires_on=None), self.now())
+            state.config, state.fn_expires_on, state.registered_at = (
+                fresh.config,
+                fresh.fn_expires_on,
+                fresh.registered_at,
+            )
+            state.last_fd, state.shift_number, state.shift_opened_at, state.receipts_in_shift = 0, 0, None, 0
+            state.print_interrupted, state.documents = False, []
+            self._save()
+            return serial
 
     def vanish_port(self, seconds: float | None = None) -> None:
         """Remove the symlink and close the pty; a new pty appears after ``seconds`` (None: on restore)."""

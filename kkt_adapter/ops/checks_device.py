@@ -38,7 +38,7 @@ def check_devices(snap: Snapshot, now: datetime, lim: Limits) -> Iterator[Proble
     all_blocked = bool(fns) and all(fn_blocked(fn, device_now, lim) for fn, device_now in fns)
     for dev in snap.devices:
         found = [*_check_link(dev, lim), *(_check_printer(dev) if dev.connected else ())]
-        found += [*_check_shift(dev, now, lim), *_check_clock(dev, lim), *_check_queue(dev)]
+        found += [*_check_shift(dev, now, lim), *_check_clock(dev, lim), *_check_queue(dev), *_check_parked(dev)]
         if dev.fn is not None:
             found += _check_fn(dev.device_id, dev.fn, dev.now_of(now), lim, all_blocked)
         yield from found
@@ -148,6 +148,25 @@ def _check_queue(dev: DeviceSnapshot) -> Iterator[Problem]:
         yield _p(
             dev, Severity.WARNING, "queue_halted", "Касса проверяет, прошёл ли последний чек",
             "не выключайте принтер и не пробивайте этот чек повторно; печать продолжится сама",
+        )  # fmt: skip
+
+
+def _check_parked(dev: DeviceSnapshot) -> Iterator[Problem]:
+    """Receipts left unresolved on an FN that was replaced since (one problem per old FN): the new FN cannot
+    tell whether they passed; an operator decides each one."""
+    new_fn = dev.fn.serial if dev.fn is not None else "?"
+    by_old: dict[str, list[str]] = {}
+    for key, old_fn in dev.parked:
+        by_old.setdefault(old_fn, []).append(key)
+    for old_fn, keys in sorted(by_old.items()):
+        shown = ", ".join(keys[:5]) + (" …" if len(keys) > 5 else "")
+        yield _p(
+            dev, Severity.CRITICAL, "fn_replaced_undecided",
+            f"ФН заменён ({old_fn} → {new_fn}): не ясно, прошли ли на старом ФН чеки {shown}",
+            "не пробивайте их повторно; найдите их на бумаге или в кабинете ОФД (ФН " + old_fn + ") и решите"
+            f" каждый: kkt-adapter device resolve --device {dev.device_id} --key КЛЮЧ --fiscalized ФД"
+            " --fiscal-sign ФП, или --not-printed (тогда он пробьётся на новом ФН)",
+            old_fn=old_fn, new_fn=new_fn, keys=keys,
         )  # fmt: skip
 
 

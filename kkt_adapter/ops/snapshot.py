@@ -114,6 +114,7 @@ class DeviceSnapshot:
     last_error_code: int | None = None
     queue_halted: bool = False
     halt_reason: str | None = None  # the automatic resolution gave up: an operator must decide
+    parked: tuple[tuple[str, str], ...] = ()  # (receipt key, old FN serial): printing when the FN was replaced
     heartbeat_age_s: float | None = None
     fn: FnSnapshot | None = None
     device_now: datetime | None = None

@@ -173,7 +173,8 @@ async def execute(
         if action is Action.RESOLVE_EVIDENCE:
             return await operator_resolve.evidence(ctx)
         args = params or {}
-        return await operator_resolve.decide(ctx, args.get("seq", 0), args.get("fd_number", 0), actor)
+        seq, fd_number, sign = args.get("seq", 0), args.get("fd_number", 0), args.get("fiscal_sign", 0)
+        return await operator_resolve.decide(ctx, seq, fd_number, actor, sign)
     if action is Action.READ_OFD_LINK:
         link = await ctx.io(ctx.driver.ofd_link)
         return {"exchange_mode": link.exchange_mode, "host": link.host, "port": link.port}

@@ -6,7 +6,7 @@ Also the pure rules on top of it: whether intake must refuse new receipts for th
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 from kkt_adapter.kkt.types import Mode, SubMode
@@ -44,6 +44,7 @@ class DeviceCache:
     queue_halted: bool = False
     halt_reason: str | None = None
     halted_since: datetime | None = None  # host time the automatic resolution gave up (an operator decides)
+    parked: dict[str, str] = field(default_factory=dict)  # receipt key → FN its intent was on (FN replaced)
     fn_serial: str | None = None
     registration_number: str | None = None
     fn_expires_on: date | None = None
@@ -68,7 +69,7 @@ class DeviceCache:
 
     def copy(self) -> DeviceCache:
         """An independent copy (the worker keeps mutating its own)."""
-        return replace(self)
+        return replace(self, parked=dict(self.parked))
 
     def as_json(self) -> dict[str, object]:
         """JSON-ready fields for ``GET /v1/devices``."""
@@ -154,6 +155,7 @@ def to_health(cache: DeviceCache, now_mono: float) -> DeviceSnapshot:
         last_error_code=cache.last_error_code,
         queue_halted=cache.queue_halted,
         halt_reason=cache.halt_reason if cache.halted_since is not None else None,
+        parked=tuple(sorted(cache.parked.items())),
         heartbeat_age_s=age,
         fn=fn,
         device_now=None

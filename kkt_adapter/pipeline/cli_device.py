@@ -3,7 +3,8 @@
 ``set-clock``: the device's clock from the host's (audited; refused while the shift is open).
 ``resolve``: without a decision, print the evidence of a halted queue (each unresolved receipt, the FN's
 documents after its intent); with ``--key K`` and ``--fiscalized FD`` or ``--not-printed``, apply the
-operator's decision (audited; the daemon refuses an FD that is not a receipt of the same sum).
+operator's decision (audited; the daemon refuses an FD that is not a receipt of the same sum). A receipt
+printing on an FN replaced since needs ``--fiscal-sign FP`` with ``--fiscalized`` (its FD is on the old FN).
 Exit codes as ``kkt-adapter shift``: 0 done, 1 refused or failed, 2 bad usage or no token.
 """
 
@@ -31,6 +32,9 @@ def _resolve_parser() -> argparse.ArgumentParser:
     decision = parser.add_mutually_exclusive_group()
     decision.add_argument("--fiscalized", type=int, metavar="FD", help="the FN document FD is this receipt")
     decision.add_argument("--not-printed", action="store_true", help="it was not printed: print it again")
+    parser.add_argument(
+        "--fiscal-sign", type=int, metavar="FP", help="with --fiscalized, for a receipt on a replaced FN: its ФП"
+    )
     return parser
 
 
@@ -61,6 +65,8 @@ def resolve(argv: list[str]) -> int:
                 body = {"key": args.key, "decision": "not_printed" if args.not_printed else "fiscalized"}
                 if args.fiscalized is not None:
                     body["fd_number"] = args.fiscalized
+                if args.fiscal_sign is not None:
+                    body["fiscal_sign"] = args.fiscal_sign
                 answer = c.post(path, json=body)
     except (httpx.HTTPError, ValueError) as exc:
         print(f"{PROG} resolve: {exc}", file=sys.stderr)

@@ -12,14 +12,22 @@ action, let a person who looked at the paper and the FN decide:
   number is this receipt's (it must be a receipt document of the same sum and not taken by another
   receipt, else refused with the facts); ``fd_number == 0``: it was not printed: back to ``accepted``, it
   prints again. Either is a chained transition naming the actor; the route audits the action too.
+
+A receipt whose intent was made on an FN that was replaced since (:class:`~.resolve.OnOtherFn`, parked: the
+queue runs meanwhile) cannot be checked against the connected FN: ``fd_number > 0`` then also needs the
+fiscal sign (``fiscal_sign``, the ФП on the paper receipt or in the OFD's cabinet) and records that
+document on the *old* FN (its serial from the intent, its time the time printing began); ``0``: not printed,
+it prints on the new FN.
 Afterwards the queue runs again and the automatic resolution looks at what is left.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from kkt_adapter.buffer.records import StoredReceipt
+from kkt_adapter.buffer.errors import DocumentTaken
+from kkt_adapter.buffer.records import FiscalRecord, StoredReceipt
 from kkt_adapter.buffer.states import ReceiptState
 from kkt_adapter.kkt.errors import DeviceRejected
 from kkt_adapter.pipeline.actions import document_json
@@ -64,6 +72,8 @@ async def evidence(ctx: DeviceContext) -> dict[str, Any]:
                 "total_kop": row.receipt.total_kop,
                 "operation": row.receipt.operation.value,
                 "intent_last_fd": row.intent_last_fd,
+                "intent_fn_serial": row.intent_fn_serial,
+                "on_replaced_fn": _on_replaced_fn(row, fn.fn_serial),
             }
             for row in rows
         ],
@@ -72,7 +82,11 @@ async def evidence(ctx: DeviceContext) -> dict[str, Any]:
     }
 
 
-async def decide(ctx: DeviceContext, seq: int, fd_number: int, actor: str) -> dict[str, Any]:
+def _on_replaced_fn(row: StoredReceipt, fn_serial: str) -> bool:
+    return row.intent_fn_serial is not None and row.intent_fn_serial != fn_serial
+
+
+async def decide(ctx: DeviceContext, seq: int, fd_number: int, actor: str, fiscal_sign: int = 0) -> dict[str, Any]:
     """Apply the operator's decision for the unresolved receipt ``seq`` (see the module docstring)."""
     row = next((r for r in await _unresolved(ctx) if r.seq == seq), None)
     if row is None:
@@ -81,9 +95,49 @@ async def decide(ctx: DeviceContext, seq: int, fd_number: int, actor: str) -> di
         await ctx.store.back_to_accepted(row.key, f"resolved by {actor}: not printed; printing again")
         outcome: dict[str, Any] = {"key": row.key, "decision": "not printed"}
     else:
-        outcome = await _fiscalized(ctx, row, fd_number, actor)
+        fn = await ctx.io(ctx.driver.fn_status)
+        if _on_replaced_fn(row, fn.fn_serial):
+            outcome = await _fiscalized_on_old_fn(ctx, row, fd_number, fiscal_sign, actor)
+        else:
+            outcome = await _fiscalized(ctx, row, fd_number, actor)
     ctx.cache.queue_halted, ctx.cache.halt_reason, ctx.cache.halted_since = False, None, None
+    ctx.cache.parked.pop(row.key, None)
     return outcome
+
+
+async def _fiscalized_on_old_fn(
+    ctx: DeviceContext, row: StoredReceipt, fd_number: int, fiscal_sign: int, actor: str
+) -> dict[str, Any]:
+    """Record FD ``fd_number`` of the replaced FN (not readable here) as the receipt's, on the operator's word."""
+    old_fn = row.intent_fn_serial or ""
+    if fiscal_sign <= 0:
+        raise ActionRefused(
+            f"{row.key} was printing on FN {old_fn}, which was replaced: its FD {fd_number} cannot be read here; "
+            "give the fiscal sign (ФП) printed on the receipt or shown in the OFD's cabinet (fiscal_sign)"
+        )
+    record = FiscalRecord(
+        fd_number=fd_number,
+        fiscal_sign=fiscal_sign,
+        fiscal_datetime=await _printing_began(ctx, row),
+        shift_number=None,
+        receipt_number=None,
+        fn_serial=old_fn,
+        registration_number=ctx.cache.registration_number or "",
+    )
+    reason = f"resolved by {actor}: FD {fd_number} on the replaced FN {old_fn}"
+    try:
+        await ctx.store.mark_fiscalized(row.key, record, False, reason)
+    except DocumentTaken as exc:
+        raise ActionRefused(f"FD {fd_number} of FN {old_fn} already belongs to another receipt") from exc
+    if ctx.hooks.on_fiscalized is not None:
+        ctx.hooks.on_fiscalized()
+    return {"key": row.key, "decision": "fiscalized", "fd_number": fd_number, "fn_serial": old_fn}
+
+
+async def _printing_began(ctx: DeviceContext, row: StoredReceipt) -> datetime:
+    """When the receipt last went ``printing`` (its intent), the nearest time known of the old FN's document."""
+    began = [e.at for e in await ctx.store.events_of(row.key) if e.to_state == "printing"]
+    return began[-1] if began else row.updated_at
 
 
 async def _fiscalized(ctx: DeviceContext, row: StoredReceipt, fd_number: int, actor: str) -> dict[str, Any]:

@@ -82,7 +82,7 @@ async def print_receipt(
     unsigned: it is rejected now, not sent again (it would be refused forever).
     """
     fn = await reader.intent()
-    await ctx.store.begin_printing(stored.key, fn.last_fd_number)
+    await ctx.store.begin_printing(stored.key, fn.last_fd_number, fn.fn_serial)
     if await _refused_before_sending(ctx, stored, fn, refused):
         return Attempt(Outcome.REJECTED)
     started = ctx.monotonic()

@@ -3,6 +3,10 @@
 Runs before anything else on a device whenever receipts of it are ``printing`` or ``unknown`` (at
 start-up, after a crash, after a timeout or a lost port). Idempotent: if it is interrupted anywhere, the
 next run reads the FN again and reaches the same decisions.
+
+A receipt whose intent was read from another FN (the FN was replaced since) is parked, not halted on:
+its key and the old FN's serial go into ``cache.parked`` (the page's red problem, ``device resolve``) and
+the queue goes on with new receipts.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from kkt_adapter.pipeline.resolve import (
     Decision,
     Fiscalized,
     NotFiscalized,
+    OnOtherFn,
     Undecided,
     Unresolved,
     decide,
@@ -34,7 +39,9 @@ MAX_SCAN = 2000  # FN documents read per resolve run; more than this needs an op
 def unresolved_of(stored: StoredReceipt) -> Unresolved:
     """The decision's view of a buffered receipt."""
     receipt = stored.receipt
-    return Unresolved(stored.key, stored.intent_last_fd, receipt.operation.tag_1054, receipt.total_kop)
+    return Unresolved(
+        stored.key, stored.intent_last_fd, receipt.operation.tag_1054, receipt.total_kop, stored.intent_fn_serial
+    )
 
 
 async def recover(ctx: DeviceContext) -> bool:
@@ -45,6 +52,7 @@ async def recover(ctx: DeviceContext) -> bool:
     rows = await ctx.store.of_device(ctx.device.id, (ReceiptState.PRINTING, ReceiptState.UNKNOWN), MAX_UNRESOLVED)
     if not rows:
         ctx.cache.queue_halted, ctx.cache.halt_reason, ctx.cache.halted_since = False, None, None
+        ctx.cache.parked = {}
         return True
     ctx.cache.queue_halted = True
     for row in rows:
@@ -52,13 +60,14 @@ async def recover(ctx: DeviceContext) -> bool:
             await ctx.store.mark_unknown(row.key, "outcome unknown: the daemon stopped between intent and answer")
     items = [unresolved_of(row) for row in rows]
     fn = await ctx.io(ctx.driver.fn_status)
-    numbers = scan_range(items, fn.last_fd_number)
+    numbers = scan_range(items, fn.last_fd_number, fn.fn_serial)
     if len(numbers) > MAX_SCAN:
         return _halt(ctx, f"{len(numbers)} FN documents since the intent: too many to check automatically")
     documents = await _read_documents(ctx, numbers)
     shift = await ctx.io(ctx.driver.shift_params)
     status = await ctx.poll()
-    decisions = decide(items, fn.last_fd_number, documents, shift, status.sub_mode)
+    decisions = decide(items, fn.last_fd_number, documents, shift, status.sub_mode, fn.fn_serial)
+    _park(ctx, [d for d in decisions if isinstance(d, OnOtherFn)])
     if any(isinstance(d, NotFiscalized) for d in decisions) and status.mode is Mode.OPEN_DOCUMENT:
         await ctx.io(ctx.driver.cancel_receipt)
     undecided = [reason for d in decisions if (reason := await _apply(ctx, d, fn.fn_serial)) is not None]
@@ -82,6 +91,8 @@ async def _apply(ctx: DeviceContext, decision: Decision, fn_serial: str) -> str 
     """Apply one decision; return the reason when it leaves the receipt undecided."""
     if isinstance(decision, Undecided):
         return f"{decision.key}: {decision.reason}"
+    if isinstance(decision, OnOtherFn):
+        return None  # parked (see _park): an operator decides
     if isinstance(decision, NotFiscalized):
         await ctx.store.back_to_accepted(decision.key, "resolved: the FN holds no document of it; printing again")
         log.info("device %s: %s was not fiscalized; back in the queue", ctx.device.id, decision.key)
@@ -109,6 +120,18 @@ async def fiscalize_from_fn(ctx: DeviceContext, decision: Fiscalized, fn_serial:
     if ctx.hooks.on_fiscalized is not None:
         ctx.hooks.on_fiscalized()
     return None
+
+
+def _park(ctx: DeviceContext, parked: list[OnOtherFn]) -> None:
+    """Show the receipts made on a replaced FN (key → old FN serial); logged once per change."""
+    now = {d.key: d.old_fn for d in parked}
+    if now != ctx.cache.parked:
+        for d in parked:
+            log.error(
+                "device %s: %s was printing on FN %s, the device now holds FN %s: parked for an operator "
+                "(kkt-adapter device resolve --device %s)", ctx.device.id, d.key, d.old_fn, d.new_fn, ctx.device.id,
+            )  # fmt: skip
+    ctx.cache.parked = now
 
 
 def _halt(ctx: DeviceContext, reason: str) -> bool:

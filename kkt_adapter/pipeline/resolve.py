@@ -8,6 +8,12 @@ FN's last FD number before the first command) and then lost track. The FN is the
   never given to two receipts (receipts are matched oldest first, each takes the lowest free match).
 * **no** matching receipt document and no unexplained one → not fiscalized: cancel the open receipt
   (if any) and put it back to ``accepted``.
+* the intent was read from **another FN** (its serial differs from the connected FN's: the FN was
+  replaced since) → **on another FN**: the new FN's archive says nothing about that receipt. The
+  device is *not* halted: the receipt stays ``unknown``, parked for an operator (``device resolve``:
+  ``fiscalized FD`` on the old FN, or ``not printed``), never printed again automatically (it may have
+  been fiscalized on the old FN); the queue goes on with new receipts on the new FN. Its intent takes no
+  part in the other receipts' decisions (scan range, stray documents).
 * anything else (the FN's counter went backwards, documents missing from the archive, a receipt
   document that matches no unresolved receipt, a receipt without an intent) → **undecided**: the
   device's queue stays halted and the reason is shown on the health page; guessing here could make a
@@ -38,6 +44,7 @@ class Unresolved:
     intent_last_fd: int | None
     operation_tag: int  # tag 1054 of the receipt
     total_kop: int
+    intent_fn_serial: str | None = None  # the FN the intent was read from (None: not recorded)
 
 
 @dataclass(frozen=True)
@@ -66,12 +73,28 @@ class Undecided:
     reason: str
 
 
-Decision = Fiscalized | NotFiscalized | Undecided
+@dataclass(frozen=True)
+class OnOtherFn:
+    """The intent was read from the FN ``old_fn``, the device now holds ``new_fn``: parked for an operator
+    (the queue goes on; the receipt is never printed again automatically)."""
+
+    key: str
+    old_fn: str
+    new_fn: str
 
 
-def scan_range(unresolved: Sequence[Unresolved], fn_last_fd: int) -> range:
-    """FD numbers to read from the FN archive: from the lowest intent + 1 to the FN's last document."""
-    intents = [u.intent_last_fd for u in unresolved if u.intent_last_fd is not None]
+Decision = Fiscalized | NotFiscalized | Undecided | OnOtherFn
+
+
+def on_other_fn(item: Unresolved, fn_serial: str | None) -> bool:
+    """True when ``item``'s intent was read from an FN other than ``fn_serial`` (both known)."""
+    return item.intent_fn_serial is not None and fn_serial is not None and item.intent_fn_serial != fn_serial
+
+
+def scan_range(unresolved: Sequence[Unresolved], fn_last_fd: int, fn_serial: str | None = None) -> range:
+    """FD numbers to read from the FN ``fn_serial``'s archive: from the lowest intent made on it + 1 to its
+    last document (intents made on another FN are left out)."""
+    intents = [u.intent_last_fd for u in unresolved if u.intent_last_fd is not None and not on_other_fn(u, fn_serial)]
     if not intents:
         return range(0)
     return range(min(intents) + 1, fn_last_fd + 1)
@@ -83,12 +106,28 @@ def decide(
     documents: Mapping[int, FnDocument],
     shift: ShiftParams,
     sub_mode: SubMode,
+    fn_serial: str | None = None,
 ) -> list[Decision]:
     """One decision per unresolved receipt, in the given order (oldest first).
 
     ``documents`` holds the FN archive entries of :func:`scan_range` that exist (by FD number);
-    ``shift`` is FF40 and ``sub_mode`` the device's sub-mode, both read after the archive.
+    ``shift`` is FF40 and ``sub_mode`` the device's sub-mode, both read after the archive; ``fn_serial``
+    the connected FN's serial (None: not known, every intent counts as made on it).
     """
+    parked = {u.key: OnOtherFn(u.key, u.intent_fn_serial or "", fn_serial or "") for u in unresolved
+              if on_other_fn(u, fn_serial)}  # fmt: skip
+    mine = [u for u in unresolved if u.key not in parked]
+    decided = {d.key: d for d in _decide_on_this_fn(mine, fn_last_fd, documents, shift, sub_mode)}
+    return [parked.get(u.key) or decided[u.key] for u in unresolved]
+
+
+def _decide_on_this_fn(
+    unresolved: Sequence[Unresolved],
+    fn_last_fd: int,
+    documents: Mapping[int, FnDocument],
+    shift: ShiftParams,
+    sub_mode: SubMode,
+) -> list[Decision]:
     missing = [n for n in scan_range(unresolved, fn_last_fd) if n not in documents]
     taken: set[int] = set()
     matched: dict[str, FnDocument] = {}

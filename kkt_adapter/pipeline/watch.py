@@ -33,7 +33,8 @@ def _setting_name(ctx: DeviceContext) -> str:
 
 
 async def identify(ctx: DeviceContext) -> None:
-    """Connect (open the port) and read model, FN serial, registration number into the cache."""
+    """Connect (open the port) and read model, FN serial, registration number into the cache; an FN serial
+    other than the one last seen on this device is audited as "FN replaced: old → new"."""
     info = await ctx.io(ctx.driver.connect)
     cache = ctx.cache
     cache.connected = True
@@ -41,6 +42,9 @@ async def identify(ctx: DeviceContext) -> None:
     cache.fn_serial = info.fn_serial
     cache.registration_number = info.registration_number
     log.info("device %s connected: %s, FN %s", ctx.device.id, info.model_name, info.fn_serial)
+    old = await ctx.store.note_fn(ctx.device.id, info.fn_serial)
+    if old is not None:
+        log.warning("device %s: FN replaced: %s → %s", ctx.device.id, old, info.fn_serial)
 
 
 async def read_clock(ctx: DeviceContext) -> ClockReading:

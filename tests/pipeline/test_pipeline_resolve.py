@@ -11,6 +11,7 @@ from kkt_adapter.kkt.types import FnDocument, ShiftParams, SubMode
 from kkt_adapter.pipeline.resolve import (
     Fiscalized,
     NotFiscalized,
+    OnOtherFn,
     Undecided,
     Unresolved,
     decide,
@@ -163,3 +164,29 @@ def test_decisions_are_sound_for_any_archive(entries: list[tuple[int, int, int]]
     receipts = {fd for fd, d in archive.items() if d.doc_type == 3}
     if any(isinstance(d, NotFiscalized) for d in decisions):
         assert receipts <= set(given_fds)
+
+
+FN_A, FN_B = "9999078900000001", "9999078900000002"
+
+
+def test_an_intent_on_a_replaced_fn_is_parked_not_halted() -> None:
+    """An intent read from FN A while FN B (counter restarted below it) is connected: parked, not undecided."""
+    item = Unresolved("k", 500, SELL, 700, FN_A)
+    assert decide([item], 3, {}, OPEN_SHIFT, SubMode.PAPER_OK, FN_B) == [OnOtherFn("k", FN_A, FN_B)]
+
+
+def test_a_parked_intent_takes_no_part_in_the_new_fns_decisions() -> None:
+    """A receipt parked on FN A neither widens the scan of FN B nor turns B's receipts into strays."""
+    parked = Unresolved("old", 1, SELL, 700, FN_A)
+    mine = Unresolved("new", 10, SELL, 500, FN_B)
+    assert scan_range([parked, mine], 11, FN_B) == range(11, 12)
+    old, new = decide([parked, mine], 11, docs(receipt_doc(11, 500)), OPEN_SHIFT, SubMode.PAPER_OK, FN_B)
+    assert old == OnOtherFn("old", FN_A, FN_B)
+    assert isinstance(new, Fiscalized)
+    assert new.document.fd_number == 11
+
+
+def test_an_intent_without_its_fn_serial_keeps_the_counter_rule() -> None:
+    """An intent recorded before the FN serial was stored (None) below the FN's counter stays undecided."""
+    [decision] = decide([Unresolved("k", 500, SELL, 700, None)], 3, {}, OPEN_SHIFT, SubMode.PAPER_OK, FN_B)
+    assert isinstance(decision, Undecided)
