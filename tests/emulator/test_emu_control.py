@@ -74,6 +74,19 @@ def test_ofd_ack_endpoint_confirms_documents(api: httpx.Client, raw: RawClient) 
     assert api.post("/ofd/ack", json={}).json() == {"confirmed": 1, "unsent": 0}
 
 
+def test_fn_replace_starts_a_new_fn_and_refuses_an_open_shift(api: httpx.Client, raw: RawClient) -> None:
+    """POST /fn/replace is 409 with a shift open; with it closed the FN has serial + 1, FD 0, no archive."""
+    raw.command(request(0xE0))
+    old = api.get("/state").json()["fn"]["serial"]
+    assert api.post("/fn/replace", json={}).status_code == 409
+    assert api.get("/state").json()["fn"]["last_fd"] == 1
+    raw.command(request(0x41))
+    answer = api.post("/fn/replace", json={}).json()
+    state = api.get("/state").json()
+    assert answer == {"fn_serial": f"{int(old) + 1:016d}", "last_fd": 0}
+    assert (state["fn"]["serial"], state["fn"]["last_fd"], state["archive"]) == (answer["fn_serial"], 0, [])
+
+
 def test_port_endpoints_vanish_and_restore(api: httpx.Client, emu: Emulator) -> None:
     """POST /port/vanish removes the port until POST /port/restore."""
     api.post("/port/vanish", json={"seconds": None})
