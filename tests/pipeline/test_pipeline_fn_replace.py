@@ -4,6 +4,8 @@ on the new FN. The real driver, the emulator on a pty with its control API over 
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -12,6 +14,7 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+from pipeline_app import ADMIN_TOKEN, build, serve
 from pipeline_rig import FAST, all_in, fast_driver, make_emulator, receipt_docs, sale, settings_for, wait_until
 
 from kkt_adapter.buffer.states import ReceiptState
@@ -22,6 +25,7 @@ from kkt_adapter.kkt.driver import ShtrihDriver
 from kkt_adapter.ops.checks_device import check_devices
 from kkt_adapter.ops.problem import DEFAULT_LIMITS, Severity
 from kkt_adapter.ops.snapshot import Snapshot
+from kkt_adapter.pipeline import cli_device
 from kkt_adapter.pipeline.commands import Action, ActionRefused
 from kkt_adapter.pipeline.service import Pipeline
 from kkt_adapter.receipts.model import TaxSystem
@@ -194,3 +198,52 @@ def test_fiscalized_on_the_old_fn_needs_its_fiscal_sign_and_records_fn_a(tmp_pat
     assert c1.state is ReceiptState.FISCALIZED
     assert (c1.fn_serial, c1.fd_number, c1.fiscal_sign) == (r.old_fn, r.old_fd, r.old_sign)
     assert [d.sum_kop for d in receipt_docs(r.emu)] == [NEW_SUM]
+
+
+def _receipt_state(url: str, key: str) -> str:
+    return str(httpx.get(f"{url}/v1/receipts/{key}").json()["state"])
+
+
+def _wait_state(url: str, key: str, state: str) -> None:
+    deadline = time.monotonic() + 15
+    while _receipt_state(url, key) != state:
+        assert time.monotonic() < deadline, f"{key} never became {state}"
+        time.sleep(0.05)
+
+
+def test_the_device_resolve_cli_not_printed_prints_it_once_on_the_new_fn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Through the daemon's HTTP route: ``device resolve`` lists c1 on the replaced FN; ``--not-printed``
+    makes it print once on FN B."""
+    monkeypatch.setenv("KKT_ADAPTER_ADMIN_TOKEN", ADMIN_TOKEN)
+    with make_emulator(tmp_path, "kkt1") as emu:
+        settings = settings_for({"kkt1": emu.link_path}, tmp_path / "buffer.db")
+        with serve(build(settings)) as url:  # the daemon sees FN A
+            deadline = time.monotonic() + 10
+            while httpx.get(f"{url}/v1/devices").json()["devices"][0]["fn_serial"] is None:
+                assert time.monotonic() < deadline, "device never identified"
+                time.sleep(0.05)
+
+        async def prepare() -> None:
+            store = await Store.open(tmp_path / "buffer.db", min_free_bytes=0)
+            try:
+                await _intent_on_fn_a(store, emu, signed=False)
+                await store.insert_receipt("n1", sale(NEW_SUM, "n1"), "kkt1", TaxSystem.OSN)
+            finally:
+                await store.close()
+
+        asyncio.run(prepare())
+        new_fn = emu.replace_fn()
+        with serve(build(settings)) as url:
+            _wait_state(url, "n1", "fiscalized")
+            capsys.readouterr()
+            assert cli_device.main(["resolve", "--url", url, "--device", "kkt1"]) == 0
+            evidence = json.loads(capsys.readouterr().out)
+            decided = ["resolve", "--url", url, "--device", "kkt1", "--key", "c1", "--not-printed"]
+            assert cli_device.main(decided) == 0
+            _wait_state(url, "c1", "fiscalized")
+            time.sleep(0.3)  # a second print would come now
+    assert [(r["key"], r["on_replaced_fn"]) for r in evidence["receipts"]] == [("c1", True)]
+    assert evidence["fn_serial"] == new_fn
+    assert sorted(d.sum_kop or 0 for d in receipt_docs(emu)) == sorted([NEW_SUM, OLD_SUM])
