@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from kkt_adapter.buffer.errors import StorageUnavailable
 from kkt_adapter.buffer.records import from_ts, ts
 from kkt_adapter.kkt.errors import DeviceError, DeviceRejected
 from kkt_adapter.kkt.types import ExchangeStatus
@@ -34,7 +35,8 @@ def _setting_name(ctx: DeviceContext) -> str:
 
 async def identify(ctx: DeviceContext) -> None:
     """Connect (open the port) and read model, FN serial, registration number into the cache; an FN serial
-    other than the one last seen on this device is audited as "FN replaced: old → new"."""
+    other than the one last seen on this device is audited as "FN replaced: old → new" (a buffer that cannot
+    be written leaves it for the next connect: the device still connects)."""
     info = await ctx.io(ctx.driver.connect)
     cache = ctx.cache
     cache.connected = True
@@ -42,7 +44,11 @@ async def identify(ctx: DeviceContext) -> None:
     cache.fn_serial = info.fn_serial
     cache.registration_number = info.registration_number
     log.info("device %s connected: %s, FN %s", ctx.device.id, info.model_name, info.fn_serial)
-    old = await ctx.store.note_fn(ctx.device.id, info.fn_serial)
+    try:
+        old = await ctx.store.note_fn(ctx.device.id, info.fn_serial)
+    except StorageUnavailable as exc:  # nothing remembered: the next connect notes (and audits) it again
+        log.warning("device %s: the FN serial could not be noted: %s", ctx.device.id, exc)
+        return
     if old is not None:
         log.warning("device %s: FN replaced: %s → %s", ctx.device.id, old, info.fn_serial)
 
