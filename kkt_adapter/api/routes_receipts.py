@@ -102,17 +102,27 @@ async def post_receipt(receipt: ReceiptIn, request: Request) -> Response:
     admitted = _admit(services, receipt)
     if isinstance(admitted, ApiError):
         return await _replay(services, key, receipt, admitted)
-    device_id, tax_system = admitted
+    stored = await _store(services, key, receipt, admitted)
+    if isinstance(stored, Response):  # a replay, or a stored receipt confirmed while the disk refuses writes
+        return stored
+    stored = await _wait_settled(services, stored, wait_s)
+    return _answer(services, stored, 201 if stored.state in SETTLED else 202)
+
+
+async def _store(
+    services: Services, key: str, receipt: ReceiptIn, admitted: tuple[str, TaxSystem]
+) -> StoredReceipt | Response:
+    """The new receipt, durably stored; or the 200 answer for a replay. The buffer decides new key / same
+    body / other body (IdempotencyConflict, 409)."""
     started = time.monotonic()
-    try:  # the buffer decides new key / same body (created False) / other body (IdempotencyConflict, 409)
-        stored, created = await services.store.insert_receipt(key, receipt, device_id, tax_system)
+    try:
+        stored, created = await services.store.insert_receipt(key, receipt, *admitted)
     except StorageUnavailable as exc:  # the disk refuses writes: a receipt stored earlier can be confirmed
         return await _replay(services, key, receipt, exc)
     if not created:
         return _answer(services, stored, 200)
     services.observe_intake(time.monotonic() - started)
-    stored = await _wait_settled(services, stored, wait_s)
-    return _answer(services, stored, 201 if stored.state in SETTLED else 202)
+    return stored
 
 
 def _admit(services: Services, receipt: ReceiptIn) -> tuple[str, TaxSystem] | ApiError:

@@ -232,18 +232,13 @@ def deliver(tx: Tx, key: str, ticket: str, now: datetime) -> None:
     row = tx.conn.execute("SELECT state FROM receipts WHERE key = ?", (key,)).fetchone()
     if row is not None and row[0] == S.DELIVERED.value:
         return
-    apply_transition(
-        tx,
-        key,
-        S.DELIVERED,
-        now,
-        "confirmed by the HQ export endpoint",
-        actor="sync",
-        ofd_ticket=ticket,
-        delivered_at=ts(now),
-        lease_until=None,
-        next_attempt_at=None,
-    )
+    columns: dict[str, Any] = {
+        "ofd_ticket": ticket,
+        "delivered_at": ts(now),
+        "lease_until": None,
+        "next_attempt_at": None,
+    }
+    apply_transition(tx, key, S.DELIVERED, now, "confirmed by the HQ export endpoint", "sync", **columns)
 
 
 def deliver_many(tx: Tx, tickets: list[tuple[str, str]], now: datetime) -> list[str]:

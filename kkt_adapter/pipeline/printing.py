@@ -75,12 +75,8 @@ async def print_receipt(
     status: DeviceStatus,
     refused: DeviceRejected | None,
 ) -> Attempt:
-    """Record the intent, check the rates, fiscalize ``stored`` (the device in ``status``) and record what
-    happened.
-
-    ``refused``: the device refused this receipt's content at the close last time and the FN proved it
-    unsigned: it is rejected now, not sent again (it would be refused forever).
-    """
+    """Record the intent, check the rates, fiscalize ``stored`` (the device in ``status``), record what happened.
+    ``refused``: its content was refused at the close last time and the FN proved it unsigned: rejected now."""
     fn = await reader.intent()
     await ctx.store.begin_printing(stored.key, fn.last_fd_number, fn.fn_serial)
     if await _refused_before_sending(ctx, stored, fn, refused):

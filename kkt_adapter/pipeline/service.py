@@ -92,10 +92,7 @@ class Pipeline:
         for worker in self.workers.values():
             worker.stop()
         tasks = list(self._tasks.values())
-        if tasks and graceful:
-            _done, pending = await asyncio.wait(tasks, timeout=timeout_s)
-        else:
-            pending = set(tasks)
+        pending = (await asyncio.wait(tasks, timeout=timeout_s))[1] if tasks and graceful else set(tasks)
         for task in pending:
             task.cancel()
         if pending:

@@ -291,16 +291,9 @@ class DeviceWorker:
             if isinstance(exc, LinkError | ProtocolError):
                 raise
             return
+        result = {"device": ctx.device.id, "action": command.action.value, "ok": True, "mode": status.mode.name.lower()}
         if not command.future.done():
-            command.future.set_result(
-                {
-                    "device": ctx.device.id,
-                    "action": command.action.value,
-                    "ok": True,
-                    "mode": status.mode.name.lower(),
-                    **extra,
-                }
-            )
+            command.future.set_result({**result, **extra})
 
 
 # Each step's method on DeviceWorker (one-to-one with the rows of next_step's table).
