@@ -26,13 +26,17 @@ class FiscalOut(BaseModel):
     print_incomplete: bool
 
 
-class OfdOut(BaseModel):
-    delivered: bool
-    ticket: str | None
-    delivered_at: datetime | None
-    attempts: int
-    next_attempt_at: datetime | None
-    last_error: str | None
+class ExportOut(BaseModel):
+    """The optional HQ export's progress for one receipt (``docs/export-api.md``); nothing here is about the OFD."""
+
+    delivered: bool = Field(description="The HQ export endpoint confirmed it (the receipt's state is `delivered`).")
+    ticket: str | None = Field(
+        description="The acknowledgement id the HQ export endpoint answered (its `ticket` field); not the OFD's ticket."
+    )
+    delivered_at: datetime | None = Field(description="When the HQ export endpoint confirmed it.")
+    attempts: int = Field(description="Export attempts made so far.")
+    next_attempt_at: datetime | None = Field(description="When the export tries again (null: not scheduled).")
+    last_error: str | None = Field(description="The last export failure, while not delivered.")
 
 
 class ReceiptOut(BaseModel):
@@ -47,7 +51,13 @@ class ReceiptOut(BaseModel):
     updated_at: datetime
     fiscal: FiscalOut | None = None
     rejected: dict[str, object] | None = None
-    ofd: OfdOut | None = None
+    export: ExportOut | None = Field(
+        default=None,
+        description=(
+            "The optional HQ export's progress (null until fiscalized). Not the OFD: see `ofd_confirmed_at`. "
+            "Named `ofd` before this release."
+        ),
+    )
     dead_reason: str | None = None
     ofd_confirmed_at: datetime | None = Field(
         default=None,
@@ -55,7 +65,7 @@ class ReceiptOut(BaseModel):
             "When the adapter learnt that the OFD holds this receipt's fiscal document: the OFD's ticket was "
             "written into the FN (ofd.mode = relay) or the FN's queue moved past it (ofd.mode = device). "
             "null until then, and always with ofd.mode = off. Set once, never cleared. Independent of "
-            "`state`: `delivered`/`dead` and the `ofd` block are the optional HQ export's."
+            "`state`: `delivered`/`dead` and the `export` block are the optional HQ export's."
         ),
     )
 
@@ -91,9 +101,9 @@ def receipt_out(stored: StoredReceipt, tz: ZoneInfo) -> ReceiptOut:
     rejected = None
     if stored.state is ReceiptState.REJECTED:
         rejected = {"code": stored.reject_code, "reason": stored.reject_reason}
-    ofd = None
+    export = None
     if fiscal is not None:
-        ofd = OfdOut(
+        export = ExportOut(
             delivered=stored.state is ReceiptState.DELIVERED,
             ticket=stored.ofd_ticket,
             delivered_at=stored.delivered_at,
@@ -111,7 +121,7 @@ def receipt_out(stored: StoredReceipt, tz: ZoneInfo) -> ReceiptOut:
         updated_at=stored.updated_at,
         fiscal=fiscal,
         rejected=rejected,
-        ofd=ofd,
+        export=export,
         dead_reason=stored.dead_reason,
         ofd_confirmed_at=stored.ofd_confirmed_at,
     )
