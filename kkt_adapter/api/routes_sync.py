@@ -110,14 +110,15 @@ async def replay_one(key: str, request: Request, actor: Admin) -> dict[str, Any]
 
 @router.post("/v1/admin/receipts/{key}/resend")
 async def resend_one(key: str, request: Request, actor: Admin) -> dict[str, Any]:
-    """Send a ``delivered`` document again under its same id (reconcile's ``not_at_ofd``: the export endpoint does not
-    hold it); audited. 404 unknown key, 409 ``not_delivered`` in any other state."""
+    """Send a ``delivered`` document again under its same id (reconcile's ``not_at_export``: the HQ export
+    endpoint does not hold it); audited. 404 unknown key, 409 ``not_delivered`` in any other state."""
     services = get_services(request)
     item = await services.store.get(key)
     if item is None:
         raise ApiError(404, "not_found", f"No receipt with key {key!r}.")
     try:
-        await services.store.resend_delivered(key, actor, "the export endpoint does not hold it (reconcile not_at_ofd)")
+        reason = "the export endpoint does not hold it (reconcile not_at_export)"
+        await services.store.resend_delivered(key, actor, reason)
     except IllegalTransition as exc:
         raise ApiError(409, "not_delivered", f"Receipt {key!r} is {item.state.value}, not delivered.") from exc
     _wake(services)

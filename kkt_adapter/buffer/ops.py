@@ -268,7 +268,7 @@ def resend_delivered(tx: Tx, key: str, actor: str, reason: str, now: datetime) -
         next_attempt_at=None,
         lease_until=None,
     )
-    audit(tx, "ofd resend", actor, {"key": key, "reason": reason}, now, key)
+    audit(tx, "export resend", actor, {"key": key, "reason": reason}, now, key)
 
 
 def move_accepted(tx: Tx, from_device: str, to_device: str, actor: str, now: datetime) -> list[str]:

@@ -31,8 +31,8 @@ ALLOWED: dict[ReceiptState, frozenset[ReceiptState]] = {
     S.REJECTED: frozenset(),
 }
 
-# Edges only an audited operator action takes, never the daemon: a ``delivered`` receipt the OFD does not
-# hold (reconcile's ``not_at_ofd``) is sent again under its same document id.
+# Edges only an audited operator action takes, never the daemon: a ``delivered`` receipt the HQ export
+# endpoint does not hold (reconcile's ``not_at_export``) is sent again under its same document id.
 # An ``accepted`` receipt of a device removed from the configuration may be rejected (never printed).
 OPERATOR_ONLY: frozenset[tuple[ReceiptState, ReceiptState]] = frozenset(
     {(S.DELIVERED, S.FISCALIZED), (S.ACCEPTED, S.REJECTED)}

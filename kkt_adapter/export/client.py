@@ -32,7 +32,7 @@ SUBMIT_PATH = "/v1/documents"
 
 @dataclass(frozen=True)
 class ExportClientConfig:
-    """Where the export endpoint is and how long to wait: names match the ``ofd`` settings section."""
+    """Where the export endpoint is and how long to wait: names match the ``export`` settings section."""
 
     base_url: str
     connect_timeout_s: float = 3.0
@@ -42,7 +42,7 @@ class ExportClientConfig:
 
     @classmethod
     def from_settings(cls, section: ExportSettings, token: str | None, max_connections: int) -> ExportClientConfig:
-        """From ``Settings.ofd`` plus the token and the pool size (the sync concurrency)."""
+        """From ``Settings.export`` plus the token and the pool size (the sync concurrency)."""
         return cls(
             base_url=section.base_url,
             connect_timeout_s=section.connect_timeout_s,

@@ -1,12 +1,13 @@
 """``kkt-adapter reconcile [--shift N | --since DATE] [--device ID] [--url URL] [--token-file F] …``.
 
-Compares the buffer's receipts with the FN's documents and the OFD's confirmations for one device, per
+Compares the buffer's receipts with the FN's documents and the HQ export endpoint's listing (the
+optional export; not the OFD, whose confirmation is ``ofd_confirmed_at``) for one device, per
 shift and operation, prints a table and every discrepancy (:mod:`kkt_adapter.ops.reconcile`). Where each
 side is read from, and in which order, is in :mod:`kkt_adapter.ops.reconcile_sources`.
 
-Exit code: 0 clean, 1 discrepancies, 2 could not run (configuration, daemon, buffer file, OFD, no such
-shift). The admin token comes from ``$KKT_ADAPTER_ADMIN_TOKEN``, ``--token-file`` or the config's
-``api.admin_token_file``; the OFD token from ``$KKT_ADAPTER_EXPORT_TOKEN``, ``--ofd-token-file`` or
+Exit code: 0 clean, 1 discrepancies, 2 could not run (configuration, daemon, buffer file, export
+endpoint, no such shift). The admin token comes from ``$KKT_ADAPTER_ADMIN_TOKEN``, ``--token-file`` or the config's
+``api.admin_token_file``; the export token from ``$KKT_ADAPTER_EXPORT_TOKEN``, ``--export-token-file`` or
 ``export.token_file``; never from the command line.
 """
 
@@ -23,9 +24,9 @@ from kkt_adapter.config import ConfigError, load_settings
 from kkt_adapter.config.secrets import ADMIN_TOKEN_ENV, EXPORT_TOKEN_ENV, load_secret
 from kkt_adapter.config.settings import Settings
 from kkt_adapter.export.client import ExportClientConfig
-from kkt_adapter.ops.reconcile import OPERATIONS, Discrepancy, Kind, Report, Sources, Totals, compare, ofd_ids_to_ask
+from kkt_adapter.ops.reconcile import OPERATIONS, Discrepancy, Kind, Report, Sources, Totals, compare, export_ids_to_ask
 from kkt_adapter.ops.reconcile_scope import Scope, ScopeNotFound
-from kkt_adapter.ops.reconcile_sources import DaemonFn, FnSide, SourceError, read_buffer, read_fn, read_ofd
+from kkt_adapter.ops.reconcile_sources import DaemonFn, FnSide, SourceError, read_buffer, read_export, read_fn
 
 PAGE_SIZE = 200  # FN documents per request: the device's receipts wait while a page is read (≈0.5 s on the emulator)
 
@@ -43,18 +44,18 @@ def _cell(totals: Totals | None) -> str:
 
 def _command(found: Discrepancy) -> str:
     """The command that acts on a discrepancy, where one exists (appended to its line)."""
-    if found.kind is Kind.NOT_AT_OFD and found.key is not None:
+    if found.kind is Kind.NOT_AT_EXPORT and found.key is not None:
         return f"\n      → send it again (same document id, audited): kkt-adapter dlq resend {found.key}"
     return ""
 
 
 def render(report: Report, header: list[str]) -> str:
     """The report as lines for a terminal: the header, the table, the discrepancies, the verdict (pure)."""
-    lines = [*header, "", f"{'shift':>5}  {'operation':<12} {'buffer':>20} {'FN':>20} {'OFD':>20}"]
+    lines = [*header, "", f"{'shift':>5}  {'operation':<12} {'buffer':>20} {'FN':>20} {'export':>20}"]
     for row in report.rows:
         shift = "—" if row.shift_number is None else str(row.shift_number)
         name = OPERATIONS.get(row.operation, str(row.operation))
-        lines.append(f"{shift:>5}  {name:<12} {_cell(row.buffer):>20} {_cell(row.fn):>20} {_cell(row.ofd):>20}")
+        lines.append(f"{shift:>5}  {name:<12} {_cell(row.buffer):>20} {_cell(row.fn):>20} {_cell(row.export):>20}")
     if not report.rows:
         lines.append("  (no receipts in the scope)")
     lines.append("")
@@ -80,7 +81,7 @@ def local_time(text: str) -> datetime:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kkt-adapter reconcile",
-        description="Compare buffer, FN and OFD per shift and operation.",
+        description="Compare buffer, FN and the HQ export endpoint per shift and operation.",
         epilog="exit code: 0 clean, 1 discrepancies, 2 could not run",
     )
     which = parser.add_mutually_exclusive_group()
@@ -93,9 +94,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--url", help="the daemon's base URL (default: from the config)")
     parser.add_argument("--token-file", type=Path, help=f"admin token file (or ${ADMIN_TOKEN_ENV})")
     parser.add_argument("--db", type=Path, help="buffer database (default: the config's buffer.path)")
-    parser.add_argument("--ofd-url", help="the OFD's base URL (default: the config's ofd.base_url)")
-    parser.add_argument("--ofd-token-file", type=Path, help=f"OFD token file (or ${EXPORT_TOKEN_ENV})")
-    parser.add_argument("--skip-ofd", action="store_true", help="do not ask the OFD (e.g. while offline)")
+    parser.add_argument(
+        "--export-url", help="the HQ export endpoint's base URL (default: the config's export.base_url)"
+    )
+    parser.add_argument("--export-token-file", type=Path, help=f"export token file (or ${EXPORT_TOKEN_ENV})")
+    parser.add_argument(
+        "--skip-export", action="store_true", help="do not ask the HQ export endpoint (e.g. while offline)"
+    )
     parser.add_argument("--max-documents", type=int, default=20_000, help="read at most this many FN documents")
     return parser
 
@@ -119,21 +124,21 @@ def _daemon(args: argparse.Namespace, settings: Settings) -> httpx.Client:
     return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {secret.get_secret_value()}"})
 
 
-def _ofd_config(args: argparse.Namespace, settings: Settings) -> ExportClientConfig:
-    secret = load_secret(EXPORT_TOKEN_ENV, args.ofd_token_file or settings.export.token_file)
+def _export_config(args: argparse.Namespace, settings: Settings) -> ExportClientConfig:
+    secret = load_secret(EXPORT_TOKEN_ENV, args.export_token_file or settings.export.token_file)
     return ExportClientConfig.from_settings(
-        settings.export.model_copy(update={"base_url": args.ofd_url or settings.export.base_url}),
+        settings.export.model_copy(update={"base_url": args.export_url or settings.export.base_url}),
         None if secret is None else secret.get_secret_value(),
         max_connections=8,
     )
 
 
 def _why_not_asked(args: argparse.Namespace, settings: Settings) -> str | None:
-    """Why the OFD is not asked, or None when it is: only an export OFD answers "do you hold it?"."""
-    if args.skip_ofd:
-        return "--skip-ofd"
-    if not settings.export.enabled and args.ofd_url is None:
-        return "the export is off; --ofd-url asks one"
+    """Why the HQ export endpoint is not asked, or None when it is (the OFD itself answers no "do you hold it?")."""
+    if args.skip_export:
+        return "--skip-export"
+    if not settings.export.enabled and args.export_url is None:
+        return "the export is off; --export-url asks one"
     return None
 
 
@@ -143,7 +148,7 @@ def _header(device: str, scope: Scope, fn: FnSide, not_asked: str | None) -> lis
     shifts = ", ".join(map(str, window.shifts)) or "none"
     return [
         f"reconcile: device {device}, FN {fn.fn_serial} (last FD {fn.last_fd}), {scope.describe()}",
-        f"  FN window {span}, shifts {shifts}; OFD {'asked' if not_asked is None else f'not asked ({not_asked})'}",
+        f"  FN window {span}, shifts {shifts}; export {'asked' if not_asked is None else f'not asked ({not_asked})'}",
     ]
 
 
@@ -158,7 +163,7 @@ def run(args: argparse.Namespace) -> tuple[Report, list[str]]:
     held = None
     not_asked = _why_not_asked(args, settings)
     if not_asked is None:
-        held = read_ofd(_ofd_config(args, settings), ofd_ids_to_ask(fn.fn_serial, buffer, fn.documents))
+        held = read_export(_export_config(args, settings), export_ids_to_ask(fn.fn_serial, buffer, fn.documents))
     report = compare(Sources(fn.fn_serial, buffer, fn.documents, held, fn.missing))
     return report, _header(device, scope, fn, not_asked)
 

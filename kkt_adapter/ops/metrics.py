@@ -155,7 +155,7 @@ class Metrics:
         self.breaker_state.set(new_s.gauge)
 
     def ofd_call(self, outcome: str) -> None:
-        """Count one OFD call by outcome, e.g. ``ok``, ``duplicate``, ``transient``, ``permanent``."""
+        """Count one OFD exchange of the relay by outcome: ``ticket``, ``retry`` or ``refused``."""
         self.ofd_calls.labels(outcome=outcome).inc()
 
     def export_call(self, outcome: str) -> None:

@@ -1,4 +1,6 @@
-"""Reconciliation, the pure part: the buffer's receipts vs the FN's documents vs the OFD's confirmations.
+"""Reconciliation, the pure part: the buffer's receipts vs the FN's documents vs the HQ export
+endpoint's listing (the optional export, ``docs/export-api.md``; not the OFD, whose confirmation is a receipt's
+``ofd_confirmed_at``).
 
 :func:`compare` takes what the three sources said about one FN over one scope (see
 :mod:`kkt_adapter.ops.reconcile_scope`) and returns a :class:`Report`: counts and sums per (shift,
@@ -10,12 +12,12 @@ What counts (the FN is the legal record, so it is the reference):
   and operation (tag 1054); ``unknown`` receipts are reported as undecided, nothing else is counted;
 - FN: receipt documents (type 3) under the shift opened by the nearest shift-open document (type 2) before
   them (FF0A gives a receipt no shift number), their operation and sum;
-- OFD: the documents the OFD holds (``GET /v1/documents/{id}`` answers 200), counted under the FN
-  document's shift, operation and sum (the OFD's answer carries only the ticket), or the buffer's if the
-  FN range does not contain it.
+- export: the documents the HQ export endpoint holds (``GET /v1/documents/{id}`` answers 200), counted under
+  the FN document's shift, operation and sum (the endpoint's answer carries only its ticket), or the buffer's
+  if the FN range does not contain it.
 
-Sums per (shift, operation) are compared between the buffer and the FN; the OFD column lags the buffer by
-the documents not yet delivered, which is not a discrepancy.
+Sums per (shift, operation) are compared between the buffer and the FN; the export column lags the buffer
+by the documents not yet delivered, which is not a discrepancy.
 """
 
 from __future__ import annotations
@@ -43,8 +45,8 @@ class Kind(StrEnum):
     FN_MISMATCH = "fn_mismatch"  # the FD exists but is not this receipt (type, sum, sign, operation, shift)
     UNEXPLAINED_FN = "unexplained_fn"  # an FN receipt document no buffer receipt claims
     CLAIMED_TWICE = "claimed_twice"  # one FD recorded for two receipts
-    NOT_AT_OFD = "not_at_ofd"  # ``delivered``, but the OFD does not hold the document
-    UNKNOWN_AT_OFD = "unknown_at_ofd"  # the OFD holds a document of this FN that no buffer receipt claims
+    NOT_AT_EXPORT = "not_at_export"  # ``delivered``, but the HQ export endpoint does not hold the document
+    UNKNOWN_AT_EXPORT = "unknown_at_export"  # the export endpoint holds a document of this FN no buffer receipt claims
     TOTALS_DIFFER = "totals_differ"  # count or sum per (shift, operation) differs between buffer and FN
     UNDECIDED = "undecided"  # ``unknown``: the daemon has not yet decided whether the FN fiscalized it
     FN_UNREADABLE = "fn_unreadable"  # the FN refused to return a document in the scope
@@ -66,13 +68,14 @@ class BufferEntry:
 
 @dataclass(frozen=True)
 class Sources:
-    """Everything read about one FN (``fn_serial``). ``ofd_held``: document id → whether the OFD holds it,
-    for every id that was asked; None when the OFD was not asked. ``fn_unreadable``: FDs the FN refused."""
+    """Everything read about one FN (``fn_serial``). ``export_held``: document id → whether the HQ export
+    endpoint holds it, for every id that was asked; None when it was not asked. ``fn_unreadable``: FDs the FN
+    refused."""
 
     fn_serial: str
     buffer: Sequence[BufferEntry]
     fn_documents: Sequence[FnDocument]
-    ofd_held: Mapping[str, bool] | None = None
+    export_held: Mapping[str, bool] | None = None
     fn_unreadable: Sequence[int] = ()
 
 
@@ -87,13 +90,13 @@ class Totals:
 
 @dataclass(frozen=True)
 class Row:
-    """One (shift, operation): the totals of each source (``ofd`` None when the OFD was not asked)."""
+    """One (shift, operation): the totals of each source (``export`` None when the export endpoint was not asked)."""
 
     shift_number: int | None
     operation: int
     buffer: Totals
     fn: Totals
-    ofd: Totals | None
+    export: Totals | None
 
 
 @dataclass(frozen=True)
@@ -132,8 +135,8 @@ def receipt_shifts(documents: Iterable[FnDocument]) -> dict[int, int | None]:
     return shifts
 
 
-def ofd_ids_to_ask(fn_serial: str, buffer: Iterable[BufferEntry], documents: Iterable[FnDocument]) -> list[str]:
-    """The document ids whose presence at the OFD reconciliation needs: every FN receipt document and every
+def export_ids_to_ask(fn_serial: str, buffer: Iterable[BufferEntry], documents: Iterable[FnDocument]) -> list[str]:
+    """The document ids whose presence at the export endpoint reconciliation needs: every FN receipt document and every
     buffer receipt with a fiscal record on this FN, sorted by FD."""
     numbers = {d.fd_number for d in documents if d.doc_type == DOC_RECEIPT}
     numbers |= {e.fd_number for e in buffer if e.fd_number is not None and e.state in WITH_FISCAL_RECORD}
@@ -161,8 +164,8 @@ def compare(sources: Sources) -> Report:
     found += _unexplained(by_fd, claims)
     rows = _rows(sources, fiscal, by_fd, shifts)
     found += [_totals_differ(row) for row in rows if row.buffer != row.fn]
-    if sources.ofd_held is not None:
-        found += _ofd(sources.fn_serial, sources.ofd_held, fiscal, claims)
+    if sources.export_held is not None:
+        found += _export(sources.fn_serial, sources.export_held, fiscal, claims)
     return Report(tuple(rows), tuple(found))
 
 
@@ -240,7 +243,7 @@ def _rows(
 ) -> list[Row]:
     buffer: dict[Group, Totals] = defaultdict(Totals)
     fn: dict[Group, Totals] = defaultdict(Totals)
-    ofd: dict[Group, Totals] = defaultdict(Totals)
+    export: dict[Group, Totals] = defaultdict(Totals)
     for entry in fiscal:
         group = (entry.shift_number, entry.operation)
         buffer[group] = buffer[group].plus(entry.total_kop)
@@ -249,10 +252,10 @@ def _rows(
             group = (shifts.get(doc.fd_number), doc.operation or 0)
             fn[group] = fn[group].plus(doc.sum_kop or 0)
     for group, sum_kop in _held(sources, fiscal, by_fd, shifts):
-        ofd[group] = ofd[group].plus(sum_kop)
-    keys = sorted({*buffer, *fn, *ofd}, key=lambda g: (g[0] is None, g[0] or 0, g[1]))
-    asked = sources.ofd_held is not None
-    return [Row(g[0], g[1], buffer[g], fn[g], ofd[g] if asked else None) for g in keys]
+        export[group] = export[group].plus(sum_kop)
+    keys = sorted({*buffer, *fn, *export}, key=lambda g: (g[0] is None, g[0] or 0, g[1]))
+    asked = sources.export_held is not None
+    return [Row(g[0], g[1], buffer[g], fn[g], export[g] if asked else None) for g in keys]
 
 
 def _held(
@@ -261,16 +264,16 @@ def _held(
     by_fd: Mapping[int, FnDocument],
     shifts: Mapping[int, int | None],
 ) -> list[tuple[Group, int]]:
-    """(group, sum) of every document the OFD holds: from the FN document, else from the buffer."""
-    if sources.ofd_held is None:
+    """(group, sum) of every document the export endpoint holds: from the FN document, else from the buffer."""
+    if sources.export_held is None:
         return []
     ours = {document_id(sources.fn_serial, e.fd_number): e for e in fiscal if e.fd_number is not None}
     held: list[tuple[Group, int]] = []
     for fd, doc in by_fd.items():
-        if doc.doc_type == DOC_RECEIPT and sources.ofd_held.get(document_id(sources.fn_serial, fd)):
+        if doc.doc_type == DOC_RECEIPT and sources.export_held.get(document_id(sources.fn_serial, fd)):
             held.append(((shifts.get(fd), doc.operation or 0), doc.sum_kop or 0))
     for doc_id, entry in ours.items():
-        if entry.fd_number not in by_fd and sources.ofd_held.get(doc_id):
+        if entry.fd_number not in by_fd and sources.export_held.get(doc_id):
             held.append(((entry.shift_number, entry.operation), entry.total_kop))
     return held
 
@@ -285,7 +288,7 @@ def _totals_differ(row: Row) -> Discrepancy:
     return Discrepancy(Kind.TOTALS_DIFFER, detail)
 
 
-def _ofd(
+def _export(
     fn_serial: str, held: Mapping[str, bool], fiscal: Sequence[BufferEntry], claims: Mapping[int, list[BufferEntry]]
 ) -> list[Discrepancy]:
     found: list[Discrepancy] = []
@@ -293,12 +296,12 @@ def _ofd(
         assert entry.fd_number is not None  # noqa: S101 -- fiscal entries have an FD
         doc_id = document_id(fn_serial, entry.fd_number)
         if entry.state is S.DELIVERED and held.get(doc_id) is False:
-            detail = f"receipt {entry.key} is 'delivered' but the OFD does not hold {doc_id}"
-            found.append(Discrepancy(Kind.NOT_AT_OFD, detail, key=entry.key, fd_number=entry.fd_number))
+            detail = f"receipt {entry.key} is 'delivered' but the HQ export endpoint does not hold {doc_id}"
+            found.append(Discrepancy(Kind.NOT_AT_EXPORT, detail, key=entry.key, fd_number=entry.fd_number))
     prefix = f"{fn_serial}-"
     for doc_id in sorted(held, key=lambda i: (len(i), i)):
         number = doc_id.removeprefix(prefix)
         if held[doc_id] and doc_id.startswith(prefix) and number.isdigit() and int(number) not in claims:
-            detail = f"the OFD holds {doc_id}, which no buffer receipt claims"
-            found.append(Discrepancy(Kind.UNKNOWN_AT_OFD, detail, fd_number=int(number)))
+            detail = f"the HQ export endpoint holds {doc_id}, which no buffer receipt claims"
+            found.append(Discrepancy(Kind.UNKNOWN_AT_EXPORT, detail, fd_number=int(number)))
     return found

@@ -1,4 +1,5 @@
-"""Reading the three sides of a reconciliation: the FN (through the daemon), the buffer file, the OFD.
+"""Reading the three sides of a reconciliation: the FN (through the daemon), the buffer file, the HQ export
+endpoint (the optional export, ``docs/export-api.md``; the OFD itself answers no such question).
 
 - **FN**: the daemon owns the serial port, so the FN archive is read through its admin route
   ``GET /v1/admin/devices/{id}/fn-documents`` (run on the device's worker between receipts, audited), in
@@ -7,13 +8,13 @@
   :func:`kkt_adapter.buffer.queries.for_reconcile`. Chosen over a daemon route because it adds no API
   surface, is the pattern of ``kkt-adapter audit verify``, works while the daemon is down, and a WAL reader
   never blocks the daemon's writer. The command therefore runs on the box, as a user who may read the file.
-- **OFD**: ``GET /v1/documents/{id}`` for every id of the window (200 → held, 404 → not held; anything else
-  stops the run: the OFD could not be asked).
+- **Export endpoint**: ``GET /v1/documents/{id}`` for every id of the window (200 → held, 404 → not held;
+  anything else stops the run: the endpoint could not be asked).
 
 Order matters for a consistent picture while receipts flow: FN first (every FN document up to its last
 FD then has its buffer row committed, since the worker records a receipt before it reads the FN), then
 the buffer (rows with an FD beyond that last FD are left out: fiscalized after the FN was read), then the
-OFD (a ``delivered`` row was confirmed before it was read, so the OFD must hold it).
+export endpoint (a ``delivered`` row was confirmed by it before it was read, so it must hold it).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from kkt_adapter.ops.reconcile import BufferEntry
 from kkt_adapter.ops.reconcile_scope import Scope, ScopeNotFound, Window, locate
 
 DAEMON_TIMEOUT_S = 130.0  # the daemon gives a device action up to 120 s
-OFD_CONCURRENCY = 8
+EXPORT_CONCURRENCY = 8
 
 
 class SourceError(AdapterError):
@@ -163,16 +164,18 @@ async def _ask(client: ExportClient, doc_id: str, gate: asyncio.Semaphore) -> tu
         return doc_id, True
     if isinstance(outcome, Permanent) and outcome.status == 404:
         return doc_id, False
-    raise SourceError(f"cannot ask the OFD about {doc_id}: {outcome.reason} (use --skip-ofd to leave it out)")
+    raise SourceError(
+        f"cannot ask the HQ export endpoint about {doc_id}: {outcome.reason} (use --skip-export to leave it out)"
+    )
 
 
 async def _ask_all(config: ExportClientConfig, ids: Sequence[str]) -> dict[str, bool]:
-    gate = asyncio.Semaphore(OFD_CONCURRENCY)
+    gate = asyncio.Semaphore(EXPORT_CONCURRENCY)
     async with ExportClient(config) as client:
         answers = await asyncio.gather(*(_ask(client, doc_id, gate) for doc_id in ids))
     return dict(answers)
 
 
-def read_ofd(config: ExportClientConfig, ids: Sequence[str]) -> dict[str, bool]:
-    """Whether the OFD holds each of ``ids``; :class:`SourceError` if it cannot be asked."""
+def read_export(config: ExportClientConfig, ids: Sequence[str]) -> dict[str, bool]:
+    """Whether the HQ export endpoint holds each of ``ids``; :class:`SourceError` if it cannot be asked."""
     return asyncio.run(_ask_all(config, ids))

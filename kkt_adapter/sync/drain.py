@@ -29,7 +29,7 @@ from kkt_adapter.sync.worker import SyncWorker
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m kkt_adapter.sync.drain")
     parser.add_argument("--db", type=Path, required=True)
-    parser.add_argument("--ofd-url", required=True)
+    parser.add_argument("--export-url", required=True, help="the HQ export endpoint (e.g. export-sim)")
     parser.add_argument("--token-file", type=Path, default=None)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--batch", type=int, default=256)
@@ -79,7 +79,7 @@ async def _drain(args: argparse.Namespace) -> dict[str, object]:
         backoff_cap_s=args.backoff_cap_s,
     )
     client_config = ExportClientConfig(
-        base_url=args.ofd_url,
+        base_url=args.export_url,
         connect_timeout_s=args.connect_timeout_s,
         read_timeout_s=args.read_timeout_s,
         max_connections=config.concurrency,

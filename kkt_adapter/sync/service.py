@@ -40,26 +40,26 @@ class SyncService:
     async def start(
         cls,
         store: SyncStore,
-        ofd: ExportSettings,
+        export: ExportSettings,
         sync: SyncSettings,
         token: str | None,
         *,
         on_outcome: Callable[[str], None] | None = None,
         on_breaker_change: Callable[[str, str], None] | None = None,
     ) -> SyncService:
-        """Start the loop from the ``ofd`` and ``sync`` settings sections; returns at once.
+        """Start the loop from the ``export`` and ``sync`` settings sections; returns at once.
 
         ``on_outcome(kind)`` is called after every export call with ``delivered``, ``retry`` or ``permanent``.
         """
         config = SyncConfig.from_settings(sync)
-        client = ExportClient(ExportClientConfig.from_settings(ofd, token, max_connections=config.concurrency))
+        client = ExportClient(ExportClientConfig.from_settings(export, token, max_connections=config.concurrency))
         submit: Callable[[ExportDocument], Awaitable[Outcome]] = client.submit
         if on_outcome is not None:
             submit = _counting(client.submit, on_outcome)
         from_env = bool(os.environ.get(EXPORT_TOKEN_ENV))
-        credentials = TokenFile(None if from_env else ofd.token_file, EXPORT_TOKEN_ENV, client.set_token)
+        credentials = TokenFile(None if from_env else export.token_file, EXPORT_TOKEN_ENV, client.set_token)
         worker = SyncWorker(store, submit, config, on_breaker_change=on_breaker_change, credentials=credentials)
-        task = asyncio.create_task(worker.run(), name="ofd-sync")
+        task = asyncio.create_task(worker.run(), name="export-sync")
         return cls(worker, client, task)
 
     async def stop(self) -> None:

@@ -1,4 +1,4 @@
-"""The pure comparison of reconciliation: buffer receipts vs FN documents vs OFD confirmations."""
+"""The pure comparison of reconciliation: buffer receipts vs FN documents vs the HQ export endpoint's listing."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from kkt_adapter.ops.reconcile import (
     Sources,
     Totals,
     compare,
-    ofd_ids_to_ask,
+    export_ids_to_ask,
     receipt_shifts,
 )
 
@@ -62,10 +62,10 @@ def held(*fds: int, missing: tuple[int, ...] = ()) -> dict[str, bool]:
 def report(
     buffer: list[BufferEntry],
     docs: list[FnDocument],
-    ofd: dict[str, bool] | None = None,
+    export: dict[str, bool] | None = None,
     unreadable: tuple[int, ...] = (),
 ) -> Report:
-    return compare(Sources(FN, buffer, docs, ofd, unreadable))
+    return compare(Sources(FN, buffer, docs, export, unreadable))
 
 
 def kinds(result: Report) -> list[Kind]:
@@ -77,7 +77,7 @@ BUFFER_1 = [entry("a", 2, 10_000), entry("b", 3, 2_550), entry("c", 4, 700, SELL
 
 
 def test_matching_sources_are_clean_with_totals_per_shift_and_operation() -> None:
-    """Every receipt matches its FN document and the OFD holds each: clean, one row per (shift, operation)
+    """Every receipt matches its FN document and the export endpoint holds each: clean, one row per (shift, operation)
     with the same count and sum in all three columns."""
     result = report(BUFFER_1, SHIFT_1, held(2, 3, 4))
     assert result.clean
@@ -161,16 +161,17 @@ def test_one_fd_claimed_by_two_receipts_is_named_with_both_keys() -> None:
     assert Kind.TOTALS_DIFFER in kinds(result)
 
 
-def test_a_delivered_receipt_the_ofd_does_not_hold_is_named() -> None:
-    """``delivered`` but the OFD answers 404 for its id."""
+def test_a_delivered_receipt_the_export_endpoint_does_not_hold_is_named_for_the_export() -> None:
+    """``delivered`` but the HQ export endpoint answers 404 for its id: ``not_at_export``, worded as the export's."""
     result = report(BUFFER_1, SHIFT_1, held(2, 4, missing=(3,)))
-    assert kinds(result) == [Kind.NOT_AT_OFD]
+    assert kinds(result) == [Kind.NOT_AT_EXPORT]
+    assert Kind.NOT_AT_EXPORT.value == "not_at_export"
     assert result.discrepancies[0].key == "b"
-    assert f"{FN}-3" in result.discrepancies[0].detail
+    assert result.discrepancies[0].detail == f"receipt b is 'delivered' but the HQ export endpoint does not hold {FN}-3"
 
 
-def test_a_fiscalized_receipt_not_yet_at_the_ofd_is_not_a_discrepancy() -> None:
-    """Not yet delivered (or dead-lettered) and not at the OFD is the normal backlog; the OFD column lags."""
+def test_a_fiscalized_receipt_not_yet_at_the_export_endpoint_is_not_a_discrepancy() -> None:
+    """Not yet delivered (or dead-lettered) and not at the export endpoint is the normal backlog; its column lags."""
     buffer = [
         entry("a", 2, 10_000),
         entry("b", 3, 2_550, state=S.FISCALIZED),
@@ -178,23 +179,23 @@ def test_a_fiscalized_receipt_not_yet_at_the_ofd_is_not_a_discrepancy() -> None:
     ]
     result = report(buffer, SHIFT_1, held(2, missing=(3, 4)))
     assert result.clean
-    assert result.rows[0].ofd == Totals(1, 10_000)
-    assert result.rows[1].ofd == Totals(0, 0)
+    assert result.rows[0].export == Totals(1, 10_000)
+    assert result.rows[1].export == Totals(0, 0)
 
 
-def test_a_document_the_ofd_holds_but_the_buffer_does_not_know_is_named() -> None:
-    """The OFD holds an id of this FN that no buffer receipt claims (beside the unexplained FN receipt)."""
+def test_a_document_the_export_endpoint_holds_but_the_buffer_does_not_know_is_named() -> None:
+    """The export endpoint holds an id of this FN that no buffer receipt claims (beside the unexplained FN receipt)."""
     result = report(BUFFER_1, [*SHIFT_1, doc(5, 777)], held(2, 3, 4, 5))
-    assert kinds(result) == [Kind.UNEXPLAINED_FN, Kind.TOTALS_DIFFER, Kind.UNKNOWN_AT_OFD]
+    assert kinds(result) == [Kind.UNEXPLAINED_FN, Kind.TOTALS_DIFFER, Kind.UNKNOWN_AT_EXPORT]
     assert result.discrepancies[2].fd_number == 5
-    assert result.rows[0].ofd == Totals(3, 13_327)
+    assert result.rows[0].export == Totals(3, 13_327)
 
 
-def test_without_the_ofd_the_column_is_absent_and_nothing_is_said_about_it() -> None:
-    """OFD not asked: ``ofd`` is None in every row and no OFD discrepancy can arise."""
+def test_without_the_export_endpoint_the_column_is_absent_and_nothing_is_said_about_it() -> None:
+    """Export endpoint not asked: ``export`` is None in every row and no export discrepancy can arise."""
     result = report(BUFFER_1, SHIFT_1, None)
     assert result.clean
-    assert all(row.ofd is None for row in result.rows)
+    assert all(row.export is None for row in result.rows)
 
 
 def test_an_undecided_receipt_is_a_discrepancy() -> None:
@@ -219,8 +220,8 @@ def test_an_fd_the_fn_refused_is_named_and_its_receipt_not_called_missing() -> N
     assert result.discrepancies[0].fd_number == 3
 
 
-def test_the_ofd_column_counts_a_held_receipt_outside_the_fn_range_under_the_buffer_group() -> None:
-    """A delivered receipt whose FD was not read from the FN is still counted at the OFD, by its buffer data."""
+def test_the_export_column_counts_a_held_receipt_outside_the_fn_range_under_the_buffer_group() -> None:
+    """A delivered receipt whose FD was not read from the FN is still in the export column, by its buffer data."""
     result = report([*BUFFER_1, entry("z", 9, 40, shift=2)], SHIFT_1, held(2, 3, 4, 9))
     row = next(r for r in result.rows if r.shift_number == 2)
     assert row == Row(2, SELL, Totals(1, 40), Totals(0, 0), Totals(1, 40))
@@ -241,10 +242,10 @@ def test_receipt_shifts_follow_the_nearest_open_and_end_at_the_close() -> None:
     assert receipt_shifts(docs) == {1: None, 3: 7, 5: None, 7: 8}
 
 
-def test_ofd_ids_cover_fn_receipts_and_fiscal_buffer_receipts_in_fd_order() -> None:
-    """Ask the OFD about every FN receipt and every buffer receipt with a fiscal record, once each."""
+def test_export_ids_cover_fn_receipts_and_fiscal_buffer_receipts_in_fd_order() -> None:
+    """Ask the export endpoint about every FN receipt and every buffer receipt with a fiscal record, once each."""
     buffer = [entry("a", 9), entry("b", 3), entry("u", None, state=S.UNKNOWN)]
-    assert ofd_ids_to_ask(FN, buffer, [opened(1, 1), doc(3), doc(4)]) == [f"{FN}-3", f"{FN}-4", f"{FN}-9"]
+    assert export_ids_to_ask(FN, buffer, [opened(1, 1), doc(3), doc(4)]) == [f"{FN}-3", f"{FN}-4", f"{FN}-9"]
 
 
 @given(st.lists(st.tuples(st.integers(1, 2), st.integers(1, 10**9)), min_size=1, max_size=30), st.data())

@@ -28,7 +28,7 @@ def test_money_is_roubles_with_two_decimals() -> None:
 
 
 def test_render_prints_the_table_then_the_verdict() -> None:
-    """One line per (shift, operation) with count / sum per source; '—' where the OFD was not asked."""
+    """One line per (shift, operation) with count / sum per source; '—' where the export endpoint was not asked."""
     clean = Report((Row(4, 1, Totals(2, 12_550), Totals(2, 12_550), None),), ())
     lines = render(clean, ["head"]).splitlines()
     assert lines[0] == "head"
@@ -81,16 +81,18 @@ def test_an_unreachable_daemon_means_it_cannot_run(tmp_path: Path, capsys: pytes
     assert f"cannot reach the daemon at {url}" in capsys.readouterr().err
 
 
-def test_not_at_ofd_names_the_command_that_resends_it() -> None:
-    """A delivered receipt the OFD does not hold comes with the exact command that sends it again."""
-    found = Discrepancy(Kind.NOT_AT_OFD, "receipt pos-7 is 'delivered' but the OFD does not hold X-7", key="pos-7")
+def test_not_at_export_names_the_command_that_resends_it() -> None:
+    """A delivered receipt the HQ export endpoint does not hold comes with the exact command that sends it again."""
+    found = Discrepancy(
+        Kind.NOT_AT_EXPORT, "receipt pos-7 is 'delivered' but the HQ export endpoint does not hold X-7", key="pos-7"
+    )
     text = render(Report(rows=(), discrepancies=(found,)), ["head"])
     assert "kkt-adapter dlq resend pos-7" in text
 
 
-def test_the_ofd_is_asked_only_where_an_export_ofd_can_answer() -> None:
-    """Relay mode with the export off: reconcile does not dial the (absent) export OFD, and says why."""
-    args = argparse.Namespace(skip_ofd=False, ofd_url=None)
-    assert _why_not_asked(args, Settings()) == "the export is off; --ofd-url asks one"
-    assert _why_not_asked(argparse.Namespace(skip_ofd=False, ofd_url="http://127.0.0.1:9"), Settings()) is None
-    assert _why_not_asked(argparse.Namespace(skip_ofd=True, ofd_url=None), Settings()) == "--skip-ofd"
+def test_the_export_endpoint_is_asked_only_when_the_export_is_on_or_named() -> None:
+    """With the export off, reconcile does not dial the (absent) HQ export endpoint, and says why."""
+    args = argparse.Namespace(skip_export=False, export_url=None)
+    assert _why_not_asked(args, Settings()) == "the export is off; --export-url asks one"
+    assert _why_not_asked(argparse.Namespace(skip_export=False, export_url="http://127.0.0.1:9"), Settings()) is None
+    assert _why_not_asked(argparse.Namespace(skip_export=True, export_url=None), Settings()) == "--skip-export"

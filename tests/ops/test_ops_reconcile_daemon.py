@@ -1,4 +1,4 @@
-"""``kkt-adapter reconcile`` against the real system: the daemon, the emulated KKT on a pty, the OFD simulator,
+"""``kkt-adapter reconcile`` against the real system: the daemon, the emulated KKT on a pty, the HQ export simulator,
 each its own process; the FN is read through the daemon's admin route, the buffer file read-only."""
 
 from __future__ import annotations
@@ -23,21 +23,22 @@ from kkt_adapter.ops import cli_reconcile
 from kkt_adapter.receipts.model import ReceiptIn, TaxSystem
 
 ADMIN = "reconcile-admin-token"
-OFD_TOKEN = "reconcile-ofd-token"
+EXPORT_TOKEN = "reconcile-export-token"
 
 
 @dataclass
 class System:
     daemon: Daemon
     link: str
-    ofd: RunningSim
+    export: RunningSim
+    export_db: Path
 
     def reconcile(self, *extra: str) -> int:
         argv = ["--config", str(self.daemon.config_path), *extra]
         return cli_reconcile.main(argv)
 
     def sell(self, key: str, total_kop: int) -> None:
-        """POST a receipt and wait until the OFD confirmed it (``delivered``)."""
+        """POST a receipt and wait until the HQ export endpoint confirmed it (``delivered``)."""
         body = _one_line("Товар", total_kop)
         url = self.daemon.base_url
         answer = httpx.post(f"{url}/v1/receipts", json=body, headers={"Idempotency-Key": key}, timeout=10)
@@ -61,7 +62,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
 
 def _system(tmp_path: Path) -> Iterator[System]:
     (tmp_path / "admin-token").write_text(ADMIN + "\n", encoding="utf-8")
-    (tmp_path / "ofd-token").write_text(OFD_TOKEN + "\n", encoding="utf-8")
+    (tmp_path / "export-token").write_text(EXPORT_TOKEN + "\n", encoding="utf-8")
     emulator = subprocess.Popen(
         [sys.executable, "-m", "kkt_adapter", "emulator", "--link", str(tmp_path / "kkt1"), "--state",
          str(tmp_path / "emu.json")],
@@ -69,14 +70,18 @@ def _system(tmp_path: Path) -> Iterator[System]:
     )  # fmt: skip
     try:
         link, _control = announced(emulator, ("port: ", "control: "), 15)
-        with spawned_sim(tmp_path / "ofd.sqlite", tmp_path / "ofd-token") as ofd:
+        with spawned_sim(tmp_path / "export.sqlite", tmp_path / "export-token") as export:
             daemon = prepare_daemon(
                 tmp_path / "daemon",
                 {
                     "api": {"admin_token_file": str(tmp_path / "admin-token")},
                     "buffer": {"min_free_bytes": 0},
                     "devices": [],  # replaced below: TOML arrays of tables are written by hand
-                    "export": {"enabled": True, "base_url": ofd.base_url, "token_file": str(tmp_path / "ofd-token")},
+                    "export": {
+                        "enabled": True,
+                        "base_url": export.base_url,
+                        "token_file": str(tmp_path / "export-token"),
+                    },
                     "sync": {"backoff_base_s": 0.05, "backoff_cap_s": 0.5},
                     "ops": {"fn_watch_interval_s": 1.0},
                 },
@@ -86,7 +91,7 @@ def _system(tmp_path: Path) -> Iterator[System]:
             daemon.config_path.write_text(text, encoding="utf-8")
             daemon.start()
             try:
-                yield System(daemon, link, ofd)
+                yield System(daemon, link, export, tmp_path / "export.sqlite")
             finally:
                 daemon.stop()
     finally:
@@ -128,7 +133,7 @@ def test_reconcile_is_clean_then_names_each_planted_discrepancy(
     assert system.reconcile() == 0, capsys.readouterr()
     out = capsys.readouterr().out
     assert "OK: no discrepancies" in out
-    assert "3 / 126.49" in out  # buffer, FN and OFD columns of the sell row agree
+    assert "3 / 126.49" in out  # buffer, FN and export columns of the sell row agree
     assert out.count("3 / 126.49") == 3
 
     system.daemon.stop()
@@ -143,7 +148,7 @@ def test_reconcile_is_clean_then_names_each_planted_discrepancy(
     with sqlite3.connect(db, timeout=5) as conn:
         conn.execute("UPDATE receipts SET fiscal_sign = fiscal_sign + 1 WHERE key = 'rec-2'")
     conn.close()
-    assert system.reconcile("--skip-ofd") == 1
+    assert system.reconcile("--skip-export") == 1
     out = capsys.readouterr().out
     assert "[fn_mismatch] receipt rec-2" in out
     assert "fiscal sign" in out
@@ -163,3 +168,23 @@ def test_fn_documents_route_needs_the_admin_token_and_bounds_the_range(system: S
     assert len(body["fn_serial"]) == 16
     assert len(body["documents"]) == min(10, body["last_fd_number"])
     assert [d["fd_number"] for d in body["documents"]] == list(range(1, len(body["documents"]) + 1))
+
+
+@pytest.mark.timeout(60)
+def test_a_delivered_receipt_the_export_endpoint_lost_is_not_at_export_with_the_resend_command(
+    system: System, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A ``delivered`` receipt whose document the HQ export endpoint no longer holds is named ``not_at_export``,
+    worded as the export's (not the OFD's), with the ``dlq resend`` command that sends it again."""
+    system.sell("lost-at-hq", 321)
+    fiscal = httpx.get(f"{system.daemon.base_url}/v1/receipts/lost-at-hq", timeout=5).json()["fiscal"]
+    doc_id = f"{fiscal['fn_serial']}-{fiscal['fd_number']}"
+    with sqlite3.connect(system.export_db, timeout=5) as conn:
+        assert conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,)).rowcount == 1
+    conn.close()
+    system.reconcile()
+    out = capsys.readouterr().out
+    assert "; export asked" in out
+    assert f"[not_at_export] receipt lost-at-hq is 'delivered' but the HQ export endpoint does not hold {doc_id}" in out
+    assert "kkt-adapter dlq resend lost-at-hq" in out
+    assert "OFD" not in out

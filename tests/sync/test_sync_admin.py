@@ -167,13 +167,13 @@ def test_cli_without_any_token_says_how_to_give_one(
 def test_resend_sends_a_delivered_document_again_and_is_audited(
     url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """``dlq resend KEY`` (reconcile's not_at_ofd advice): delivered → fiscalized under the same id, audited;
+    """``dlq resend KEY`` (reconcile's not_at_export advice): delivered → fiscalized under the same id, audited;
     a document that is not delivered is refused (409), an unknown key 404."""
     assert _json(capsys, cli_dlq.main, "resend", "sale-2", "--url", url) == {"resent": "sale-2"}
     status = _json(capsys, cli_sync.main, "status", "--url", url)
     assert isinstance(status, dict)
     assert (status["counts"]["fiscalized"], status["counts"].get("delivered", 0)) == (1, 0)
-    assert "ofd resend" in _audit_reasons(tmp_path / "buffer.db")
+    assert "export resend" in _audit_reasons(tmp_path / "buffer.db")
     assert cli_dlq.main(["resend", "sale-2", "--url", url]) == 1
     assert "409" in capsys.readouterr().err
     assert cli_dlq.main(["resend", "nope", "--url", url]) == 1

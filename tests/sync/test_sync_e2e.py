@@ -230,7 +230,7 @@ def test_permanent_rejections_land_in_the_dlq_and_replay_delivers_them(tmp_path:
 
 
 def _drain_process(db: Path, base_url: str) -> subprocess.Popen[str]:
-    argv = [sys.executable, "-m", "kkt_adapter.sync.drain", "--db", str(db), "--ofd-url", base_url]
+    argv = [sys.executable, "-m", "kkt_adapter.sync.drain", "--db", str(db), "--export-url", base_url]
     argv += ["--until-empty", "--lease-s", "1", "--concurrency", "8", "--batch", "64", "--max-s", "60"]
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

@@ -94,7 +94,7 @@ def _accept(state: SimState, raw: bytes) -> JSONResponse:
     return _ticket(received, 201 if result is StoreResult.CREATED else 200)
 
 
-def ofd_routes(state: SimState) -> list[Route]:
+def export_routes(state: SimState) -> list[Route]:
     """The export API of ``docs/export-api.md`` (plain Starlette routes: the simulator must be cheap per request)."""
 
     async def submit(request: Request) -> Response:
@@ -201,9 +201,9 @@ async def _apply(state: SimState, faults: Faults) -> None:
         await state.set_refusing(refusing)
 
 
-def create_ofd_app(state: SimState) -> Starlette:
+def create_export_app(state: SimState) -> Starlette:
     """The app on the export port."""
-    return Starlette(routes=ofd_routes(state))
+    return Starlette(routes=export_routes(state))
 
 
 def create_control_app(state: SimState) -> FastAPI:

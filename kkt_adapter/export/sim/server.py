@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import uvicorn
 
-from kkt_adapter.export.sim.app import SimState, create_control_app, create_ofd_app
+from kkt_adapter.export.sim.app import SimState, create_control_app, create_export_app
 from kkt_adapter.export.sim.db import SimDb
 
 HOST = "127.0.0.1"
@@ -48,8 +48,8 @@ class SimServer:
     def __init__(self, db_path: Path, port: int, control_port: int, token: str | None = None) -> None:
         self.port, self.control_port = port, control_port
         self._db_path, self._token = db_path, token
-        self._ofd: uvicorn.Server | None = None
-        self._ofd_task: asyncio.Task[None] | None = None
+        self._export: uvicorn.Server | None = None
+        self._export_task: asyncio.Task[None] | None = None
         self._control: uvicorn.Server | None = None
         self._control_task: asyncio.Task[None] | None = None
         self.state: SimState | None = None
@@ -60,29 +60,29 @@ class SimServer:
         self._control = _server(create_control_app(self.state), self.control_port)
         self._control_task = asyncio.create_task(self._control.serve())
         await _until_started(self._control, self._control_task)
-        await self._start_ofd()
+        await self._start_export()
 
-    async def _start_ofd(self) -> None:
+    async def _start_export(self) -> None:
         assert self.state is not None  # noqa: S101 -- start() ran
-        self._ofd = _server(create_ofd_app(self.state), self.port)
-        self._ofd_task = asyncio.create_task(self._ofd.serve())
-        await _until_started(self._ofd, self._ofd_task)
+        self._export = _server(create_export_app(self.state), self.port)
+        self._export_task = asyncio.create_task(self._export.serve())
+        await _until_started(self._export, self._export_task)
 
-    async def _stop_ofd(self) -> None:
-        if self._ofd is not None and self._ofd_task is not None:
-            self._ofd.should_exit = True
-            await self._ofd_task
-        self._ofd = self._ofd_task = None
+    async def _stop_export(self) -> None:
+        if self._export is not None and self._export_task is not None:
+            self._export.should_exit = True
+            await self._export_task
+        self._export = self._export_task = None
 
     async def _set_refusing(self, refusing: bool) -> None:
         if refusing:
-            await self._stop_ofd()
+            await self._stop_export()
         else:
-            await self._start_ofd()
+            await self._start_export()
 
     async def stop(self) -> None:
         """Stop both servers and close the database."""
-        await self._stop_ofd()
+        await self._stop_export()
         if self._control is not None and self._control_task is not None:
             self._control.should_exit = True
             await self._control_task
@@ -242,11 +242,11 @@ def _wait_listening(process: subprocess.Popen[bytes], control: SimControl) -> No
     deadline = time.monotonic() + START_TIMEOUT_S * 2
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"ofd-sim exited with {process.returncode}")
+            raise RuntimeError(f"export-sim exited with {process.returncode}")
         try:
             control.stats()
         except httpx.TransportError:
             time.sleep(0.05)
             continue
         return
-    raise TimeoutError("ofd-sim did not start")
+    raise TimeoutError("export-sim did not start")
