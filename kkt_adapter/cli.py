@@ -7,6 +7,9 @@ command runs, so ``kkt-adapter emulator`` does not load the daemon and vice vers
 from __future__ import annotations
 
 import importlib
+import os
+import select
+import signal
 import sys
 
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -24,7 +27,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("kkt_adapter.ops.cli_status", "print the health verdict"),
     "backup": ("kkt_adapter.ops.cli_backup", "take an online backup of the buffer"),
     "verify-backup": ("kkt_adapter.ops.cli_verify", "verify a backup"),
-    "reconcile": ("kkt_adapter.ops.cli_reconcile", "compare buffer, FN and OFD; non-zero on discrepancy"),
+    "reconcile": (
+        "kkt_adapter.ops.cli_reconcile",
+        "compare buffer, FN and the export endpoint; non-zero on discrepancy",
+    ),
     "audit": ("kkt_adapter.ops.cli_audit", "verify the audit chain"),
 }
 
@@ -35,9 +41,43 @@ def _usage() -> str:
     return "\n".join(lines)
 
 
+SIGPIPE_EXIT = 128 + signal.SIGPIPE  # 141: what a shell reports for a command ended by SIGPIPE
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Dispatch ``argv`` (default: ``sys.argv[1:]``) to the command's module."""
-    args = sys.argv[1:] if argv is None else argv
+    """Dispatch ``argv`` (default: ``sys.argv[1:]``) to the command's module; its exit code.
+
+    Piped into a reader that stops early (``kkt-adapter status | head -4``), a command ends quietly with
+    :data:`SIGPIPE_EXIT` instead of a ``BrokenPipeError`` traceback: Python's recipe (``signal`` module docs,
+    "Note on SIGPIPE"): flush inside the ``try``, then point stdout at ``/dev/null`` so the interpreter's own
+    flush at exit cannot fail again. Only when stdout's reader is really gone; any other broken pipe (a
+    socket) is raised as before.
+    """
+    try:
+        code = _dispatch(sys.argv[1:] if argv is None else argv)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        if not _stdout_reader_gone():
+            raise
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return SIGPIPE_EXIT
+    return code
+
+
+def _stdout_reader_gone() -> bool:
+    """True when stdout is a pipe (or socket) whose reading end is closed: poll reports an error on it."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return False  # replaced by something without a descriptor (a test's capture): not ours to judge
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+
+
+def _dispatch(args: list[str]) -> int:
     if not args or args[0] in ("-h", "--help", "help"):
         print(_usage())
         return 0
