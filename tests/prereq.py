@@ -1,7 +1,8 @@
 """A test whose prerequisite is missing: skipped on a developer's machine, a failure in CI.
 
 ``scripts/test`` (= ``.ci/run``, run with ``CI=true``) installs every prerequisite (Debian chromium, systemd,
-promtool, fuse3) and runs as root; a test that cannot run there must say so loudly, not pass by skipping.
+prometheus for promtool, fuse3, libfuse3-3: README "Two commands") and runs as root; a test that cannot run
+there must say so loudly, not pass by skipping.
 """
 
 from __future__ import annotations
