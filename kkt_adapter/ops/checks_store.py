@@ -170,7 +170,8 @@ def check_ofd(snap: Snapshot, now: datetime, lim: Limits) -> Iterator[Problem]:
         )  # fmt: skip
     if ofd.auth_refused is not None:
         yield Problem(
-            "ofd", Severity.CRITICAL, "ofd_token_refused", "Сервер выгрузки не принимает токен: отправка остановлена",
+            "ofd", Severity.CRITICAL, "export_token_refused",
+            "Сервер выгрузки не принимает токен: выгрузка остановлена",
             "продавать можно, чеки сохраняются; позовите администратора: " + ofd.auth_refused,
             {"auth_refused": ofd.auth_refused},
         )  # fmt: skip

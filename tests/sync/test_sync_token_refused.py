@@ -1,7 +1,7 @@
 """A wrong or rotated token pauses delivery with a red alarm naming the token file; nothing is dead-lettered;
 delivery resumes by itself when the token file changes, or on ``sync resume``.
 
-The real buffer file, the real OFD client and the OFD simulator (in a thread) expecting its own token.
+The real buffer file, the real export client and the HQ export simulator (in a thread) expecting its own token.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def test_a_refused_token_pauses_and_keeps_every_document(
     assert during.get("fiscalized") == DOCS
     assert during.get("dead", 0) == 0
     assert len(problems) == 1
-    assert problems[0].startswith(f"{Severity.CRITICAL.value}:ofd_token_refused:")
+    assert problems[0].startswith(f"{Severity.CRITICAL.value}:export_token_refused:")
     assert str(token_file) in problems[0]
     assert after.get("delivered") == DOCS
     assert after.get("dead", 0) == 0
