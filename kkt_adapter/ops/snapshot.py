@@ -45,7 +45,8 @@ class BufferSnapshot:
     """The receipt buffer: counts by state (keys are the buffer's state names), ages, capacity, disk.
 
     ``oldest_unfiscalized_at``: accepted time of the oldest receipt in ``accepted``/``printing``/``unknown``.
-    ``oldest_undelivered_at``: fiscal time of the oldest ``fiscalized`` receipt the OFD has not confirmed.
+    ``oldest_undelivered_at``: fiscal time of the oldest ``fiscalized``/``dead`` receipt, i.e. not delivered by the
+    optional HQ export (not the OFD's backlog: that is the FN's own queue, FF39, in the devices).
     ``capacity_used``/``capacity_limit``: receipts held against the configured limit (same unit).
     """
 
@@ -130,7 +131,8 @@ class DeviceSnapshot:
 
 @dataclass(frozen=True)
 class OfdSnapshot:
-    """The OFD sync worker: breaker, last confirmed submission, failures in a row, pause, lag."""
+    """The OFD relay (``ofd.mode = relay``): breaker, last ticket, failures in a row, pause, lag; ``auth_refused``
+    is the optional HQ export's (the OFD takes no token)."""
 
     breaker: BreakerState = BreakerState.CLOSED
     last_success_at: datetime | None = None
@@ -138,7 +140,7 @@ class OfdSnapshot:
     sync_paused: bool = False
     sync_lag_s: float | None = None
     mode: str = "relay"  # ofd.mode: relay (the daemon relays), device (the KKT itself), off
-    auth_refused: str | None = None  # the token was refused: delivery paused until it is fixed
+    auth_refused: str | None = None  # the HQ export's token was refused: the export waits until it is fixed
     dead_messages: int = 0  # relay messages dead-lettered or refused by the FN, not acknowledged
 
     def __post_init__(self) -> None:
