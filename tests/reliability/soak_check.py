@@ -164,7 +164,7 @@ def _sound_rows(system: System) -> Invariant:
 
 
 def _reconcile(system: System) -> Invariant:
-    """``kkt-adapter reconcile`` over every shift of the soak: buffer vs FN (through the daemon) vs OFD."""
+    """``kkt-adapter reconcile`` of every soak shift: buffer vs FN (through the daemon) vs the export endpoint."""
     command = [
         sys.executable,
         "-m",
