@@ -19,15 +19,12 @@ A crash at any point is harmless: a leased message is claimed again when its lea
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 from kkt_adapter.buffer.outbox import OutboxMessage
 from kkt_adapter.clock import utc_now
@@ -35,7 +32,7 @@ from kkt_adapter.ofd.transport import OfdTransportError
 from kkt_adapter.sync.backoff import full_jitter_s
 from kkt_adapter.sync.breaker import Breaker, BreakerState
 from kkt_adapter.sync.config import SyncConfig
-from kkt_adapter.sync.ports import PAUSE_SETTING
+from kkt_adapter.sync.loop import DrainLoop, Round, gather_bounded
 from kkt_adapter.sync.relay_outcome import Refused, RelayOutcome, Retry, Ticket, judge, unhealthy
 
 log = logging.getLogger(__name__)
@@ -67,31 +64,7 @@ class RelayStore(Protocol):
     async def set_setting(self, name: str, value: str, actor: str) -> None: ...
 
 
-@dataclass
-class RelayStats:
-    """Counters since start (status, health, tests). ``last_delivered_at``: the last valid ticket."""
-
-    rounds: int = 0
-    calls: int = 0
-    delivered: int = 0
-    retried: int = 0
-    dead: int = 0
-    skipped: int = 0
-    last_error: str | None = None
-    last_delivered_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class RelayRound:
-    """What one round did, and how long the loop may sleep (None: until woken)."""
-
-    claimed: int
-    called: int
-    wait_s: float | None
-    why: str
-
-
-class RelaySync:
+class RelaySync(DrainLoop):
     """Drains the outbox's ``read`` messages to the OFD (see the module docstring). One loop per daemon."""
 
     def __init__(
@@ -109,105 +82,34 @@ class RelaySync:
         on_outcome: Callable[[str], None] | None = None,
     ) -> None:
         """``on_answer(message)``: a ticket was stored for it (wake the device worker); ``on_outcome(kind)``:
-        ``ticket``, ``retry``, ``refused`` after every exchange (metrics)."""
-        self._store, self._exchange, self.config = store, exchange, config
-        self._now, self._monotonic = now, monotonic
-        self._rng = rng or random.Random()  # noqa: S311 -- jitter, not security
-        self._max_idle_s = max_idle_s
-        self._on_answer, self._on_outcome = on_answer, on_outcome
-        self.breaker = Breaker(
+        ``ticket``, ``retry``, ``refused`` after every exchange (metrics). The TCP protocol has no
+        server-requested hold-off: :meth:`hold_s` stays 0 (kept for the health feed's shape)."""
+        breaker = Breaker(
             config.fail_max, config.reset_timeout_s, config.success_threshold, monotonic, on_breaker_change, name="ofd"
         )
-        self.stats = RelayStats()
-        self._wake = asyncio.Event()
-        self._stopping = False
+        super().__init__(store, config, breaker, max_idle_s=max_idle_s, label="OFD relay")
+        self._store, self._exchange = store, exchange
+        self._now, self._monotonic = now, monotonic
+        self._rng = rng or random.Random()  # noqa: S311 -- jitter, not security
+        self._on_answer, self._on_outcome = on_answer, on_outcome
 
-    # --- control ----------------------------------------------------------------------------------------
-
-    def wake(self) -> None:
-        """Start the next round now (a message was read from the FN, or replayed). Never blocks."""
-        self._wake.set()
-
-    def stop(self) -> None:
-        """Ask :meth:`run` to return after the current round."""
-        self._stopping = True
-        self._wake.set()
-
-    async def is_paused(self) -> bool:
-        return await self._store.get_setting(PAUSE_SETTING) == "true"
-
-    async def set_paused(self, paused: bool, actor: str) -> None:
-        """Persist the pause switch (audited by the store) and wake the loop."""
-        await self._store.set_setting(PAUSE_SETTING, "true" if paused else "false", actor)
-        self.wake()
-
-    def hold_s(self) -> float:
-        """The TCP protocol has no server-requested hold-off (kept for the health feed's shape)."""
-        return 0.0
-
-    def status(self) -> dict[str, Any]:
-        """Breaker state and counters, JSON-ready (the same shape as the export's worker)."""
-        stats = asdict(self.stats)
-        if self.stats.last_delivered_at is not None:
-            stats["last_delivered_at"] = self.stats.last_delivered_at.isoformat()
-        return {
-            "breaker": self.breaker.state.value,
-            "fail_counter": self.breaker.fail_counter,
-            "probe_in_s": self.breaker.probe_in_s(),
-            "hold_s": 0.0,
-            "stats": stats,
-        }
-
-    # --- the loop ---------------------------------------------------------------------------------------
-
-    async def run(self) -> None:
-        """Run rounds until :meth:`stop`; a failed round is logged and retried after ``backoff_base_s``."""
-        while not self._stopping:
-            try:
-                wait_s = (await self.run_once()).wait_s
-            except Exception:
-                log.exception("OFD relay round failed")
-                wait_s = self.config.backoff_base_s
-            await self.sleep_until_due(wait_s)
-
-    async def sleep_until_due(self, wait_s: float | None) -> None:
-        """Sleep ``wait_s`` (None: ``max_idle_s``), returning early on :meth:`wake`."""
-        timeout_s = self._max_idle_s if wait_s is None else min(wait_s, self._max_idle_s)
-        if timeout_s <= 0:
-            await asyncio.sleep(0)
-            return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout_s)
-
-    async def run_once(self) -> RelayRound:
+    async def run_once(self) -> Round:
         """One round (see the module docstring)."""
-        self._wake.clear()
-        self.stats.rounds += 1
+        self._begin_round()
         if await self.is_paused():
-            return RelayRound(0, 0, None, "paused")
-        probe_in_s = self.breaker.probe_in_s()
-        if probe_in_s is not None and probe_in_s > 0:
-            return RelayRound(0, 0, probe_in_s, "breaker open")
+            return Round(0, 0, None, "paused")
+        if (waiting := self._breaker_wait()) is not None:
+            return waiting
         closed = self.breaker.state is BreakerState.CLOSED
         cfg = self.config
         items = await self._store.outbox_claim(cfg.batch if closed else 1, cfg.lease_s, self._now(), cfg.backoff_cap_s)
         if not items:
-            return RelayRound(0, 0, await self._due_in_s(), "idle")
+            return Round(0, 0, await self._due_in_s(), "idle")
         before = self.stats.calls
-        gate = asyncio.Semaphore(cfg.concurrency if closed else 1)
-
-        async def one(item: OutboxMessage) -> None:
-            async with gate:
-                await self._send(item, probe=not closed)
-
-        results = await asyncio.gather(*(one(item) for item in items), return_exceptions=True)
-        errors = [r for r in results if isinstance(r, BaseException)]
-        if errors:
-            raise errors[0]
-        called = self.stats.calls - before
-        if closed and len(items) == cfg.batch and called == len(items):
-            return RelayRound(len(items), called, 0.0, "more due")
-        return RelayRound(len(items), called, await self._due_in_s(), "sent")
+        await gather_bounded(items, cfg.concurrency if closed else 1, lambda item: self._send(item, probe=not closed))
+        if (more := self._full_batch(len(items), before, closed)) is not None:
+            return more
+        return Round(len(items), self.stats.calls - before, await self._due_in_s(), "sent")
 
     async def _due_in_s(self) -> float | None:
         due = await self._store.outbox_next_due()

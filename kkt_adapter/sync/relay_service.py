@@ -21,6 +21,7 @@ from kkt_adapter.buffer.outbox import OutboxMessage
 from kkt_adapter.ofd.transport import OfdEndpoint, OfdTransportError, Stage, exchange
 from kkt_adapter.ofd.wire import fix_p_version_0102
 from kkt_adapter.sync.config import SyncConfig
+from kkt_adapter.sync.loop import stop_loop
 from kkt_adapter.sync.relay import RelayStore, RelaySync
 
 log = logging.getLogger(__name__)
@@ -98,9 +99,4 @@ class RelayService:
 
     async def stop(self) -> None:
         """Finish the current round (bounded by ``STOP_TIMEOUT_S``, then cancel)."""
-        self.worker.stop()
-        try:
-            await asyncio.wait_for(asyncio.shield(self.task), STOP_TIMEOUT_S)
-        except TimeoutError:
-            self.task.cancel()
-            await asyncio.gather(self.task, return_exceptions=True)
+        await stop_loop(self.worker, self.task, STOP_TIMEOUT_S)

@@ -22,6 +22,7 @@ from kkt_adapter.export.contract import ExportDocument
 from kkt_adapter.export.outcome import AuthRefused, Delivered, Outcome, Permanent, RetryLater
 from kkt_adapter.sync.config import SyncConfig
 from kkt_adapter.sync.credentials import TokenFile
+from kkt_adapter.sync.loop import stop_loop
 from kkt_adapter.sync.ports import SyncStore
 from kkt_adapter.sync.worker import SyncWorker
 
@@ -64,12 +65,7 @@ class SyncService:
 
     async def stop(self) -> None:
         """Finish the current round (bounded by ``STOP_TIMEOUT_S``, then cancel) and close the client."""
-        self.worker.stop()
-        try:
-            await asyncio.wait_for(asyncio.shield(self.task), STOP_TIMEOUT_S)
-        except TimeoutError:
-            self.task.cancel()
-            await asyncio.gather(self.task, return_exceptions=True)
+        await stop_loop(self.worker, self.task, STOP_TIMEOUT_S)
         await self.client.aclose()
 
 

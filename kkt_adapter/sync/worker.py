@@ -22,15 +22,11 @@ Run exactly one loop per worker (one breaker, one drain loop).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from pydantic import ValidationError
 
@@ -50,6 +46,7 @@ from kkt_adapter.sync.credentials import (
     auth_pause,
     token_changed,
 )
+from kkt_adapter.sync.loop import DrainLoop, Round, gather_bounded
 from kkt_adapter.sync.ports import PAUSE_SETTING, SyncStore
 
 log = logging.getLogger(__name__)
@@ -57,31 +54,7 @@ log = logging.getLogger(__name__)
 Submit = Callable[[ExportDocument], Awaitable[Outcome]]
 
 
-@dataclass
-class SyncStats:
-    """Counters since start (for status and tests)."""
-
-    rounds: int = 0
-    calls: int = 0
-    delivered: int = 0
-    retried: int = 0
-    dead: int = 0
-    skipped: int = 0
-    last_error: str | None = None
-    last_delivered_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class Round:
-    """What one round did, and how long the loop may sleep before the next (None: until woken)."""
-
-    claimed: int
-    called: int
-    wait_s: float | None
-    why: str
-
-
-class SyncWorker:
+class SyncWorker(DrainLoop):
     """Drains the buffer's ``fiscalized`` documents to the export endpoint (see the module docstring)."""
 
     def __init__(
@@ -99,41 +72,24 @@ class SyncWorker:
     ) -> None:
         """``on_breaker_change(old, new)``: called on each breaker state change (metrics); ``credentials``:
         where the token comes from (named in the alarm, watched for a change after a refusal)."""
-        self._store, self._submit, self.config = store, submit, config
-        self._now, self._monotonic = now, monotonic
-        self._rng = rng or random.Random()  # noqa: S311 -- jitter, not security
-        self._max_idle_s = max_idle_s
-        self.breaker = Breaker(
+        breaker = Breaker(
             config.fail_max, config.reset_timeout_s, config.success_threshold, monotonic, on_breaker_change
         )
-        self.stats = SyncStats()
+        super().__init__(store, config, breaker, max_idle_s=max_idle_s, label="sync")
+        self._store, self._submit = store, submit
+        self._now, self._monotonic = now, monotonic
+        self._rng = rng or random.Random()  # noqa: S311 -- jitter, not security
         self._hold_until_mono: float | None = None
-        self._wake = asyncio.Event()
-        self._stopping = False
         self._credentials = credentials
         self.auth_refused: str | None = None  # the red alarm while the token is refused
 
-    # --- control ----------------------------------------------------------------------------------------
-
-    def wake(self) -> None:
-        """Start the next round now (call when a document was fiscalized or replayed). Never blocks."""
-        self._wake.set()
-
-    def stop(self) -> None:
-        """Ask :meth:`run` to return after the current round."""
-        self._stopping = True
-        self._wake.set()
-
-    async def is_paused(self) -> bool:
-        """Whether the persisted pause switch is on."""
-        return await self._store.get_setting(PAUSE_SETTING) == "true"
+    # --- control (the rest is DrainLoop's) ----------------------------------------------------------------
 
     async def set_paused(self, paused: bool, actor: str) -> None:
         """Persist the pause switch (audited by the store) and wake the loop; a resume also re-reads the token."""
         if not paused:
             await self._clear_auth_pause(actor)
-        await self._store.set_setting(PAUSE_SETTING, "true" if paused else "false", actor)
-        self.wake()
+        await super().set_paused(paused, actor)
 
     async def _clear_auth_pause(self, actor: str) -> None:
         if self.auth_refused is not None or await self._store.get_setting(PAUSE_REASON_SETTING):
@@ -158,52 +114,18 @@ class SyncWorker:
             return 0.0
         return max(self._hold_until_mono - self._monotonic(), 0.0)
 
-    def status(self) -> dict[str, Any]:
-        """Breaker state, hold-off and counters, JSON-ready."""
-        stats = asdict(self.stats)
-        if self.stats.last_delivered_at is not None:
-            stats["last_delivered_at"] = self.stats.last_delivered_at.isoformat()
-        return {
-            "breaker": self.breaker.state.value,
-            "fail_counter": self.breaker.fail_counter,
-            "probe_in_s": self.breaker.probe_in_s(),
-            "hold_s": self.hold_s(),
-            "stats": stats,
-        }
-
-    # --- the loop ---------------------------------------------------------------------------------------
-
-    async def run(self) -> None:
-        """Run rounds until :meth:`stop`; store errors are logged and retried after ``backoff_base_s``."""
-        while not self._stopping:
-            try:
-                wait_s = (await self.run_once()).wait_s
-            except Exception:
-                log.exception("sync round failed")
-                wait_s = self.config.backoff_base_s
-            await self.sleep_until_due(wait_s)
-
-    async def sleep_until_due(self, wait_s: float | None) -> None:
-        """Sleep ``wait_s`` (None: ``max_idle_s``), returning early on :meth:`wake`."""
-        timeout_s = self._max_idle_s if wait_s is None else min(wait_s, self._max_idle_s)
-        if timeout_s <= 0:
-            await asyncio.sleep(0)
-            return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout_s)
+    # --- the round ---------------------------------------------------------------------------------------
 
     async def run_once(self) -> Round:
         """One round (see the module docstring); never runs concurrently with another round."""
-        self._wake.clear()
-        self.stats.rounds += 1
+        self._begin_round()
         if await self.is_paused() and not await self._resumed_after_token_change():
             return Round(0, 0, AUTH_POLL_S if self.auth_refused else None, "paused")
         hold_s = self.hold_s()
         if hold_s > 0:
             return Round(0, 0, hold_s, "holding off at the endpoint's request")
-        probe_in_s = self.breaker.probe_in_s()
-        if probe_in_s is not None and probe_in_s > 0:
-            return Round(0, 0, probe_in_s, "breaker open")
+        if (waiting := self._breaker_wait()) is not None:
+            return waiting
         closed = self.breaker.state is BreakerState.CLOSED
         items = await self._store.claim_for_sync(
             self.config.batch if closed else 1, self.config.lease_s, self._now(), self.max_wait_s
@@ -212,10 +134,9 @@ class SyncWorker:
             return Round(0, 0, await self._due_in_s(), "idle")
         calls_before = self.stats.calls
         await self._submit_all(items, self.config.concurrency if closed else 1)
-        called = self.stats.calls - calls_before
-        if closed and len(items) == self.config.batch and called == len(items):
-            return Round(len(items), called, 0.0, "more due")  # a full batch went through: no need to ask
-        return Round(len(items), called, await self._due_in_s(), "submitted")
+        if (more := self._full_batch(len(items), calls_before, closed)) is not None:
+            return more  # a full batch went through: no need to ask
+        return Round(len(items), self.stats.calls - calls_before, await self._due_in_s(), "submitted")
 
     @property
     def max_wait_s(self) -> float:
@@ -232,26 +153,24 @@ class SyncWorker:
         return max(wait_s, 0.0)
 
     async def _submit_all(self, items: list[StoredReceipt], concurrency: int) -> None:
-        gate = asyncio.Semaphore(concurrency)
+        """Deliver ``items``; the round's deliveries are recorded at once when all calls are done."""
         probe = self.breaker.state is not BreakerState.CLOSED
-
-        async def one(item: StoredReceipt, delivered: list[tuple[str, str]]) -> None:
-            async with gate:
-                if self.auth_refused is not None:
-                    self.stats.skipped += 1
-                    await self._store.release_leases([item.key])
-                    return
-                if not probe and (self.breaker.state is not BreakerState.CLOSED or self.hold_s() > 0):
-                    self.stats.skipped += 1  # its lease ends and it comes back
-                    return
-                await self._deliver(item, delivered)
-
         delivered: list[tuple[str, str]] = []
-        results = await asyncio.gather(*(one(item, delivered) for item in items), return_exceptions=True)
-        await self._record_delivered(delivered)
-        errors = [r for r in results if isinstance(r, BaseException)]
-        if errors:
-            raise errors[0]
+
+        async def one(item: StoredReceipt) -> None:
+            if self.auth_refused is not None:
+                self.stats.skipped += 1
+                await self._store.release_leases([item.key])
+                return
+            if not probe and (self.breaker.state is not BreakerState.CLOSED or self.hold_s() > 0):
+                self.stats.skipped += 1  # its lease ends and it comes back
+                return
+            await self._deliver(item, delivered)
+
+        try:
+            await gather_bounded(items, concurrency, one)
+        finally:
+            await self._record_delivered(delivered)
 
     async def _record_delivered(self, delivered: list[tuple[str, str]]) -> None:
         if not delivered:
