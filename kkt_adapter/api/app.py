@@ -11,6 +11,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from kkt_adapter import __version__
 from kkt_adapter.api import routes_health, routes_receipts
 from kkt_adapter.api.errors import install_handlers
+from kkt_adapter.api.intake_route import fast_intake_route
 from kkt_adapter.api.limits import BodySizeLimit
 from kkt_adapter.api.origin import LOOPBACK_HOSTS, CrossOriginGuard
 
@@ -35,6 +36,7 @@ def create_app(
     )
     install_handlers(app)
     app.include_router(routes_receipts.router)
+    app.router.routes.insert(0, fast_intake_route(routes_receipts.router))
     app.include_router(routes_health.router)
     for router in extra_routers or []:
         app.include_router(router)

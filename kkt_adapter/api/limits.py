@@ -31,7 +31,7 @@ class BodySizeLimit:
         if body is None:
             await self._refuse(send)
             return
-        await self.app(scope, _replay(body, receive), send)
+        await self.app(scope, replay_body(body, receive), send)
 
     async def _read_body(self, receive: Receive) -> bytes | None:
         """The whole body, or None as soon as it passes the limit (the rest is not read)."""
@@ -71,7 +71,7 @@ class BodySizeLimit:
         await send({"type": "http.response.body", "body": body})
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replay_body(body: bytes, receive: Receive) -> Receive:
     """A ``receive`` that yields the buffered body once, then defers to the server (disconnects)."""
     delivered = False
 
