@@ -11,23 +11,18 @@ Exit codes as ``kkt-adapter shift``: 0 done, 1 refused or failed, 2 bad usage or
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 
 import httpx
 
-from kkt_adapter.config.settings import DEFAULT_PORT
-from kkt_adapter.pipeline.cli_shift import DEVICE_ACTIONS, TIMEOUT_S, _device, _token, run
+from kkt_adapter.pipeline.cli_shift import DEVICE_ACTIONS, add_device_args, call_device, run
 
 PROG = "kkt-adapter device"
 
 
 def _resolve_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"{PROG} resolve", description="Decide an unresolved receipt.")
-    parser.add_argument("--device", help="device id (default: the daemon's only device)")
-    parser.add_argument("--url", default=f"http://127.0.0.1:{DEFAULT_PORT}", help="the daemon's base URL")
-    parser.add_argument("--token-file", type=Path, help="file holding the admin token")
+    add_device_args(parser)
     parser.add_argument("--key", help="the unresolved receipt (from the evidence)")
     decision = parser.add_mutually_exclusive_group()
     decision.add_argument("--fiscalized", type=int, metavar="FD", help="the FN document FD is this receipt")
@@ -48,31 +43,20 @@ def resolve(argv: list[str]) -> int:
     if deciding != (args.key is not None):
         print(f"{PROG} resolve: a decision needs --key, and --key needs a decision", file=sys.stderr)
         return 2
-    try:
-        token = _token(args.token_file)
-    except OSError as exc:
-        print(f"{PROG} resolve: cannot read the token file: {exc}", file=sys.stderr)
-        return 2
-    if token is None:
-        print(f"{PROG} resolve: no admin token (KKT_ADAPTER_ADMIN_TOKEN or --token-file)", file=sys.stderr)
-        return 2
-    try:
-        with httpx.Client(base_url=args.url, headers={"Authorization": f"Bearer {token}"}, timeout=TIMEOUT_S) as c:
-            path = f"/v1/admin/devices/{_device(c, args.device)}/resolve"
-            if not deciding:
-                answer = c.get(path)
-            else:
-                body = {"key": args.key, "decision": "not_printed" if args.not_printed else "fiscalized"}
-                if args.fiscalized is not None:
-                    body["fd_number"] = args.fiscalized
-                if args.fiscal_sign is not None:
-                    body["fiscal_sign"] = args.fiscal_sign
-                answer = c.post(path, json=body)
-    except (httpx.HTTPError, ValueError) as exc:
-        print(f"{PROG} resolve: {exc}", file=sys.stderr)
-        return 1
-    print(json.dumps(answer.json(), ensure_ascii=False, indent=2))
-    return 0 if answer.is_success else 1
+    return call_device(args, f"{PROG} resolve", lambda client, device: _resolve_call(client, device, args))
+
+
+def _resolve_call(client: httpx.Client, device: str, args: argparse.Namespace) -> httpx.Response:
+    """GET the evidence, or POST the decision in ``args``."""
+    path = f"/v1/admin/devices/{device}/resolve"
+    if args.key is None:
+        return client.get(path)
+    body = {"key": args.key, "decision": "not_printed" if args.not_printed else "fiscalized"}
+    if args.fiscalized is not None:
+        body["fd_number"] = args.fiscalized
+    if args.fiscal_sign is not None:
+        body["fiscal_sign"] = args.fiscal_sign
+    return client.post(path, json=body)
 
 
 def main(argv: list[str]) -> int:

@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -28,10 +29,15 @@ TIMEOUT_S = 130.0
 def _parser(prog: str, actions: dict[str, str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description="Device actions through the daemon (audited).")
     parser.add_argument("action", choices=sorted(actions), help=" / ".join(sorted(actions)))
+    add_device_args(parser)
+    return parser
+
+
+def add_device_args(parser: argparse.ArgumentParser) -> None:
+    """``--device``, ``--url`` and ``--token-file`` (what :func:`call_device` reads)."""
     parser.add_argument("--device", help="device id (default: the daemon's only device)")
     parser.add_argument("--url", default=f"http://127.0.0.1:{DEFAULT_PORT}", help="the daemon's base URL")
     parser.add_argument("--token-file", type=Path, help="file holding the admin token")
-    return parser
 
 
 def _token(token_file: Path | None) -> str | None:
@@ -61,6 +67,14 @@ def run(argv: list[str], prog: str, actions: dict[str, str]) -> int:
         args = _parser(prog, actions).parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
+    return call_device(
+        args, prog, lambda client, device: client.post(f"/v1/admin/devices/{device}/{actions[args.action]}")
+    )
+
+
+def call_device(args: argparse.Namespace, prog: str, request: Callable[[httpx.Client, str], httpx.Response]) -> int:
+    """Read the admin token (``args.token_file`` or the environment), find the device (``args.device`` or the
+    daemon's only one), ``request(client, device)`` and print its JSON answer; the exit codes of the module."""
     try:
         token = _token(args.token_file)
     except OSError as exc:
@@ -72,8 +86,7 @@ def run(argv: list[str], prog: str, actions: dict[str, str]) -> int:
     headers = {"Authorization": f"Bearer {token}"}
     try:
         with httpx.Client(base_url=args.url, headers=headers, timeout=TIMEOUT_S) as client:
-            device = _device(client, args.device)
-            answer = client.post(f"/v1/admin/devices/{device}/{actions[args.action]}")
+            answer = request(client, _device(client, args.device))
     except (httpx.HTTPError, ValueError) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 1

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass
@@ -66,9 +67,22 @@ class DrainLoop(ABC):
     """Rounds until :meth:`stop`, one at a time; ``label`` names the loop in the log. Run exactly one loop each."""
 
     def __init__(
-        self, store: SettingStore, config: SyncConfig, breaker: Breaker, *, max_idle_s: float, label: str
+        self,
+        store: SettingStore,
+        config: SyncConfig,
+        breaker: Breaker,
+        *,
+        now: Callable[[], datetime],
+        monotonic: Callable[[], float],
+        rng: random.Random | None,
+        max_idle_s: float,
+        label: str,
     ) -> None:
+        """``now``/``monotonic``/``rng``: the wall clock, the monotonic clock and the jitter source (tests
+        inject them); ``max_idle_s`` bounds every sleep."""
         self._settings, self.config, self.breaker = store, config, breaker
+        self._now, self._monotonic = now, monotonic
+        self._rng = rng or random.Random()  # noqa: S311 -- jitter, not security
         self._max_idle_s, self._label = max_idle_s, label
         self.stats = SyncStats()
         self._wake = asyncio.Event()

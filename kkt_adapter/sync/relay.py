@@ -87,10 +87,10 @@ class RelaySync(DrainLoop):
         breaker = Breaker(
             config.fail_max, config.reset_timeout_s, config.success_threshold, monotonic, on_breaker_change, name="ofd"
         )
-        super().__init__(store, config, breaker, max_idle_s=max_idle_s, label="OFD relay")
+        super().__init__(
+            store, config, breaker, now=now, monotonic=monotonic, rng=rng, max_idle_s=max_idle_s, label="OFD relay"
+        )
         self._store, self._exchange = store, exchange
-        self._now, self._monotonic = now, monotonic
-        self._rng = rng or random.Random()  # noqa: S311 -- jitter, not security
         self._on_answer, self._on_outcome = on_answer, on_outcome
 
     async def run_once(self) -> Round:

@@ -75,10 +75,10 @@ class SyncWorker(DrainLoop):
         breaker = Breaker(
             config.fail_max, config.reset_timeout_s, config.success_threshold, monotonic, on_breaker_change
         )
-        super().__init__(store, config, breaker, max_idle_s=max_idle_s, label="sync")
+        super().__init__(
+            store, config, breaker, now=now, monotonic=monotonic, rng=rng, max_idle_s=max_idle_s, label="sync"
+        )
         self._store, self._submit = store, submit
-        self._now, self._monotonic = now, monotonic
-        self._rng = rng or random.Random()  # noqa: S311 -- jitter, not security
         self._hold_until_mono: float | None = None
         self._credentials = credentials
         self.auth_refused: str | None = None  # the red alarm while the token is refused
