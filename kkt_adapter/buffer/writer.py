@@ -57,6 +57,10 @@ class _Op(Generic[T]):
     fn: Callable[[Tx], T]
     future: Future[T]
     intake: bool
+    # an awaiting coroutine's future and its loop (``Writer.run``): woken once per group, not per operation
+    waiter: asyncio.Future[T] | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+    woken: bool = False
 
 
 def storage_error(exc: sqlite3.Error) -> StorageUnavailable:
@@ -119,8 +123,20 @@ class Writer:
         return future
 
     async def run(self, fn: Callable[[Tx], T], intake: bool = False) -> T:
-        """Await ``fn`` run in a committed transaction."""
-        return await asyncio.wrap_future(self.submit(fn, intake))
+        """Await ``fn`` run in a committed transaction.
+
+        The writer wakes the awaiting loop once per group (one ``call_soon_threadsafe`` for all of the
+        group's callers on that loop) after the outcome is set; a caller cancelled before its group
+        started is dropped, as with :meth:`submit`."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[T] = loop.create_future()
+        future: Future[T] = Future()
+        self._queue.put(_Op(fn, future, intake, waiter, loop))
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            future.cancel()  # only succeeds while the group has not started
+            raise
 
     def close(self) -> None:
         """Finish what is queued, then close the connection."""
@@ -146,6 +162,8 @@ class Writer:
                 self._run_batch(batch)
             except Exception as exc:  # the thread must not die: every later caller would wait forever
                 self._recover(batch, exc)
+            finally:
+                _wake(batch)
         self._conn.close()
         if self._anchor is not None:
             self._anchor.close()
@@ -217,6 +235,7 @@ class Writer:
                 op.future.set_result(value)
             else:
                 op.future.set_exception(value)
+        _wake(batch)  # the callers first, then the commit listeners (as before: wrap_future woke them first)
         if tx.changed and self._on_commit is not None:
             try:
                 self._on_commit(tx.changed)
@@ -257,6 +276,32 @@ class Writer:
         self.last_error = str(error)
         for op in batch:
             _settle(op.future, error)
+
+
+def _wake(batch: list[_Op[Any]]) -> None:
+    """Hand each settled operation's outcome to its awaiting loop: one ``call_soon_threadsafe`` per loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Op[Any]]] = {}
+    for op in batch:
+        if op.loop is not None and not op.woken and op.future.done():
+            op.woken = True
+            by_loop.setdefault(op.loop, []).append(op)
+    for loop, ops in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody awaits any more
+            loop.call_soon_threadsafe(_deliver, ops)
+
+
+def _deliver(ops: list[_Op[Any]]) -> None:
+    """On the caller's loop: copy each outcome into its waiter (one a caller cancelled stays cancelled)."""
+    for op in ops:
+        waiter = op.waiter
+        if waiter is None or waiter.done():
+            continue
+        if op.future.cancelled():
+            waiter.cancel()
+        elif (error := op.future.exception()) is not None:
+            waiter.set_exception(error)
+        else:
+            waiter.set_result(op.future.result())
 
 
 def _settle(future: Future[Any], error: Exception) -> None:

@@ -124,3 +124,31 @@ def test_a_cancelled_caller_does_not_break_a_committed_group(tmp_path: Path) -> 
     assert {"k0", "k1", "k2"} <= set().union(*heard)
     assert writer.last_error is None
     assert verdict.ok
+
+
+def test_a_caller_cancelled_while_its_group_runs_is_still_committed(tmp_path: Path) -> None:
+    """Cancelled after its group started: the write commits (the group's outcome stands), later callers are served."""
+    path = tmp_path / "b.db"
+    writer = Writer(path)
+    inside, release = threading.Event(), threading.Event()
+
+    def slow_insert(tx: Tx) -> None:
+        inside.set()
+        assert release.wait(timeout=10)
+        insert_op("late", 1)(tx)
+
+    async def scenario() -> bool:
+        running = asyncio.ensure_future(writer.run(slow_insert, intake=True))
+        await asyncio.to_thread(inside.wait, 10)
+        running.cancel()
+        release.set()
+        await asyncio.sleep(0)
+        await writer.run(insert_op("after", 2), intake=True)
+        return running.cancelled()
+
+    cancelled = asyncio.run(scenario())
+    writer.close()
+    stored, verdict, _ = read_back(path)
+    assert cancelled
+    assert stored == {"late", "after"}
+    assert verdict.ok
