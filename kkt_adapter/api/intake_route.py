@@ -39,7 +39,9 @@ def parse_receipt(content_type: str | None, body: bytes) -> ReceiptIn | None:
     try:
         value: Any = json.loads(body)
         return ReceiptIn.model_validate(value, from_attributes=True)
-    except (ValueError, ValidationError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+    # JSONDecodeError and UnicodeDecodeError are ValueErrors; json's decoder recurses, so a body nested
+    # deeper than the interpreter's limit raises RecursionError: FastAPI answers all three with its 422.
+    except (ValueError, RecursionError, ValidationError):
         return None
 
 

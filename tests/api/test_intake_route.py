@@ -65,6 +65,19 @@ def test_malformed_json_gets_fastapis_validation_answer(client: httpx.Client) ->
     assert response.json()["details"][0]["field"] == "[14]"
 
 
+def test_a_body_nested_beyond_the_decoders_depth_is_left_to_fastapi() -> None:
+    """JSON nested 5,000 deep makes ``json.loads`` recurse past the interpreter's limit: not parsed here."""
+    assert parse_receipt("application/json", b"[" * 5_000 + b"]" * 5_000) is None
+
+
+def test_a_deeply_nested_body_gets_the_422_not_a_500(client: httpx.Client) -> None:
+    """Nesting beyond the decoder's depth is FastAPI's 422 naming the body, never an internal error."""
+    headers = {"Content-Type": "application/json", "Idempotency-Key": "deep-1"}
+    response = client.post("/v1/receipts", content=b"[" * 5_000 + b"]" * 5_000, headers=headers)
+    assert response.status_code == 422
+    assert response.json()["details"][0]["field"] == "body"
+
+
 def test_the_openapi_operation_is_the_documented_one(client: httpx.Client) -> None:
     """The schema still documents POST /v1/receipts with the ReceiptIn body and the hand-read parameters."""
     operation = client.get("/openapi.json").json()["paths"]["/v1/receipts"]["post"]
