@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,6 +12,7 @@ from pathlib import Path
 from daemon_harness import make_receipt
 
 from kkt_adapter.buffer.records import FiscalRecord
+from kkt_adapter.buffer.store import Store
 from kkt_adapter.receipts.model import ReceiptIn
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -37,3 +40,27 @@ class Snapshot:
 
 def snapshot(directory: Path) -> Snapshot:
     return Snapshot({p.name: (p.read_bytes(), os.stat(p).st_mtime_ns) for p in sorted(directory.iterdir())})
+
+
+class Clock:
+    """A settable wall clock."""
+
+    def __init__(self, now: datetime = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def run_store(path: Path, scenario: Callable[[Store, Clock], Awaitable[None]]) -> None:
+    """Open a store at ``path`` with a settable clock, run ``scenario``, close it."""
+
+    async def main() -> None:
+        clock = Clock()
+        store = await Store.open(path, clock=clock)
+        try:
+            await scenario(store, clock)
+        finally:
+            await store.close()
+
+    asyncio.run(main())

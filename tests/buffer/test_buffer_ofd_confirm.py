@@ -3,16 +3,14 @@ bulk below an FD for ``ofd.mode = device``, once and never cleared, each operati
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import sqlite3
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
-from buffer_support import NOW, fiscal, receipt
+from buffer_support import NOW, Clock, fiscal, receipt, run_store
 from chain_verdict import chain_ok
 
 from kkt_adapter.buffer.outbox import event_key
@@ -22,30 +20,6 @@ from kkt_adapter.receipts.model import TaxSystem
 
 FN = fiscal(1).fn_serial  # the FN of buffer_support's fiscal records
 MSG = b"\x2a\x08\x41\x0a" + bytes(300)
-
-
-class Clock:
-    """A settable wall clock."""
-
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def run(path: Path, scenario: Callable[[Store, Clock], Awaitable[None]]) -> None:
-    """Open a store at ``path`` with a settable clock, run ``scenario``, close it."""
-
-    async def main() -> None:
-        clock = Clock()
-        store = await Store.open(path, clock=clock)
-        try:
-            await scenario(store, clock)
-        finally:
-            await store.close()
-
-    asyncio.run(main())
 
 
 async def fiscalized(store: Store, fd: int) -> str:
@@ -94,7 +68,7 @@ def test_a_receipt_is_confirmed_in_the_commit_that_marks_its_ticket_written(tmp_
         assert (mine[-1].actor, mine[-1].detail["fd_number"]) == ("ofd", 2)
         assert outbox_events[-1].seq == mine[-1].seq + 1  # one writer operation
 
-    run(tmp_path / "b.db", scenario)
+    run_store(tmp_path / "b.db", scenario)
     assert chain_ok(tmp_path / "b.db")
 
 
@@ -108,7 +82,7 @@ def test_a_document_that_is_no_receipt_is_written_without_touching_receipts(tmp_
         assert stored is not None
         assert stored.ofd_confirmed_at is None
 
-    run(tmp_path / "b.db", scenario)
+    run_store(tmp_path / "b.db", scenario)
 
 
 def test_the_confirmation_is_set_once_and_never_moved(tmp_path: Path) -> None:
@@ -128,7 +102,7 @@ def test_the_confirmation_is_set_once_and_never_moved(tmp_path: Path) -> None:
         assert again.ofd_confirmed_at == NOW
         assert [e.actor for e in await store.events_of(key)].count("ofd") == 1
 
-    run(tmp_path / "b.db", scenario)
+    run_store(tmp_path / "b.db", scenario)
 
 
 def test_bulk_confirmation_stamps_only_fds_below_the_first_unsent_with_one_event(tmp_path: Path) -> None:
@@ -145,7 +119,7 @@ def test_bulk_confirmation_stamps_only_fds_below_the_first_unsent_with_one_event
         stamps = [(await store.get(key)).ofd_confirmed_at for key in [*keys, "other"]]  # type: ignore[union-attr]
         assert stamps == [NOW, NOW, None, None]
 
-    run(tmp_path / "b.db", scenario)
+    run_store(tmp_path / "b.db", scenario)
     events = keyless_updates(tmp_path / "b.db")
     assert len(events) == 1
     assert {k: events[0][k] for k in ("fn_serial", "below_fd", "fd_from", "fd_to", "count")} == {
@@ -169,5 +143,5 @@ def test_a_receipt_fiscalized_after_its_ticket_was_written_is_confirmed_at_once(
         stamps = [(await store.get(key)).ofd_confirmed_at for key in (late, other)]  # type: ignore[union-attr]
         assert stamps == [clock.now, None]
 
-    run(tmp_path / "b.db", scenario)
+    run_store(tmp_path / "b.db", scenario)
     assert chain_ok(tmp_path / "b.db")

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from buffer_support import NOW
+from buffer_support import NOW, Clock, run_store
 from chain_verdict import chain_ok
 
 from kkt_adapter.buffer.db import open_buffer
@@ -21,30 +19,6 @@ from kkt_adapter.buffer.store import Store
 O = OutboxState  # noqa: E741
 FN = "9999078902013267"
 MSG = b"\x2a\x08\x41\x0a" + bytes(300)
-
-
-class Clock:
-    """A settable wall clock."""
-
-    def __init__(self, now: datetime = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def run(path: Path, scenario: Callable[[Store, Clock], Awaitable[None]]) -> None:
-    """Open a store at ``path`` with a settable clock, run ``scenario``, close it."""
-
-    async def main() -> None:
-        clock = Clock()
-        store = await Store.open(path, clock=clock)
-        try:
-            await scenario(store, clock)
-        finally:
-            await store.close()
-
-    asyncio.run(main())
 
 
 def test_migration_creates_the_outbox(tmp_path: Path) -> None:
@@ -74,7 +48,7 @@ def test_put_is_idempotent(tmp_path: Path) -> None:
         assert (row.message, row.state, row.doc_type) == (MSG, O.READ, 3)
         assert len(await store.events_of(event_key(FN, 7))) == 1
 
-    run(tmp_path / "b.db", scenario)
+    run_store(tmp_path / "b.db", scenario)
 
 
 def test_claim_leases_and_a_lease_excludes(tmp_path: Path) -> None:
@@ -87,7 +61,7 @@ def test_claim_leases_and_a_lease_excludes(tmp_path: Path) -> None:
         assert await store.outbox_claim(10, 30, NOW + timedelta(seconds=29)) == []
         assert [m.fd_number for m in await store.outbox_claim(10, 30, NOW + timedelta(seconds=30))] == [1]
 
-    run(tmp_path / "b.db", scenario)
+    run_store(tmp_path / "b.db", scenario)
 
 
 def test_claim_oldest_first_and_limit(tmp_path: Path) -> None:
@@ -100,7 +74,7 @@ def test_claim_oldest_first_and_limit(tmp_path: Path) -> None:
         claimed = await store.outbox_claim(2, 30, NOW + timedelta(minutes=1))
         assert [m.fd_number for m in claimed] == [5, 6]
 
-    run(tmp_path / "b.db", scenario)
+    run_store(tmp_path / "b.db", scenario)
 
 
 def test_lease_survives_a_clock_stepped_back(tmp_path: Path) -> None:
@@ -112,7 +86,7 @@ def test_lease_survives_a_clock_stepped_back(tmp_path: Path) -> None:
         stepped_back = NOW - timedelta(hours=1)
         assert [m.fd_number for m in await store.outbox_claim(10, 30, stepped_back)] == [1]
 
-    run(tmp_path / "b.db", scenario)
+    run_store(tmp_path / "b.db", scenario)
 
 
 def test_retry_time_survives_a_clock_stepped_back(tmp_path: Path) -> None:
@@ -129,7 +103,7 @@ def test_retry_time_survives_a_clock_stepped_back(tmp_path: Path) -> None:
         assert row is not None
         assert (row.attempts, row.last_error) == (1, "connection refused")
 
-    run(tmp_path / "b.db", scenario)
+    run_store(tmp_path / "b.db", scenario)
 
 
 def test_answer_is_recorded_once_and_never_claimed_again(tmp_path: Path) -> None:
@@ -145,7 +119,7 @@ def test_answer_is_recorded_once_and_never_claimed_again(tmp_path: Path) -> None
         assert (row.state, row.answer, row.lease_until) == (O.ANSWERED, b"ticket-1", None)
         assert await store.outbox_claim(10, 30, NOW + timedelta(hours=1)) == []
 
-    run(tmp_path / "b.db", scenario)
+    run_store(tmp_path / "b.db", scenario)
 
 
 def test_answers_due_per_fn_lowest_fd_first(tmp_path: Path) -> None:
@@ -160,7 +134,7 @@ def test_answers_due_per_fn_lowest_fd_first(tmp_path: Path) -> None:
         due = await store.outbox_answers_due("kkt1", FN, 10)
         assert [m.fd_number for m in due] == [8, 9]
 
-    run(tmp_path / "b.db", scenario)
+    run_store(tmp_path / "b.db", scenario)
 
 
 def test_written_is_terminal_and_idempotent(tmp_path: Path) -> None:
@@ -176,7 +150,7 @@ def test_written_is_terminal_and_idempotent(tmp_path: Path) -> None:
         with pytest.raises(IllegalTransition):
             await store.outbox_dead(FN, 1, "late", NOW)
 
-    run(tmp_path / "b.db", scenario)
+    run_store(tmp_path / "b.db", scenario)
 
 
 def test_refused_keeps_code_and_replay_fetches_anew(tmp_path: Path) -> None:
@@ -193,7 +167,7 @@ def test_refused_keeps_code_and_replay_fetches_anew(tmp_path: Path) -> None:
         assert [m.fd_number for m in await store.outbox_claim(10, 30, NOW)] == [1]
         assert any(e.kind == "audit" and e.reason == "outbox replay" for e in await store.audit_events())
 
-    run(tmp_path / "b.db", scenario)
+    run_store(tmp_path / "b.db", scenario)
 
 
 def test_dead_letter_keeps_reason_and_answer(tmp_path: Path) -> None:
@@ -210,7 +184,7 @@ def test_dead_letter_keeps_reason_and_answer(tmp_path: Path) -> None:
         assert (row.state, row.dead_acked) == (O.DEAD, True)
         assert (await store.outbox_counts())["dead"] == 1
 
-    run(tmp_path / "b.db", scenario)
+    run_store(tmp_path / "b.db", scenario)
 
 
 def test_every_step_is_a_chained_event(tmp_path: Path) -> None:
@@ -223,7 +197,7 @@ def test_every_step_is_a_chained_event(tmp_path: Path) -> None:
         steps = [(e.from_state, e.to_state) for e in await store.events_of(event_key(FN, 1))]
         assert steps == [(None, "read"), ("read", "answered"), ("answered", "written")]
 
-    run(tmp_path / "b.db", scenario)
+    run_store(tmp_path / "b.db", scenario)
     assert chain_ok(tmp_path / "b.db")
 
 
@@ -238,5 +212,5 @@ def test_outbox_survives_reopen(tmp_path: Path) -> None:
         [due] = await store.outbox_answers_due("kkt1", FN, 10)
         assert (due.message, due.answer) == (MSG, b"ticket")
 
-    run(tmp_path / "b.db", first)
-    run(tmp_path / "b.db", second)
+    run_store(tmp_path / "b.db", first)
+    run_store(tmp_path / "b.db", second)

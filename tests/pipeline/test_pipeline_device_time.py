@@ -4,7 +4,9 @@ device's clock, whatever the host's clock says (real driver, emulator on a pty, 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -62,9 +64,16 @@ async def fresh_watch(rig: Rig, device: str = "kkt1") -> None:
     await wait_until(moved, 10, "a second FN watch")
 
 
-async def first_receipt(rig: Rig) -> None:
-    await rig.post("a", sale(300, "a"), "kkt1")
-    await wait_until(lambda: all_in(rig.store, ["a"], DONE), 10, "a fiscalized")
+@contextlib.asynccontextmanager
+async def traded(tmp_path: Path, **options: Any) -> AsyncIterator[Rig]:
+    """A one-device rig (``options`` to :func:`open_rig`) that has fiscalized its first receipt; closed after."""
+    rig = await open_rig(tmp_path, ["kkt1"], **options)
+    try:
+        await rig.post("a", sale(300, "a"), "kkt1")
+        await wait_until(lambda: all_in(rig.store, ["a"], DONE), 10, "a fiscalized")
+        yield rig
+    finally:
+        await close_rig(rig)
 
 
 def test_device_clock_ahead_23h50_closes_the_shift_before_the_devices_24h(tmp_path: Path) -> None:
@@ -72,10 +81,8 @@ def test_device_clock_ahead_23h50_closes_the_shift_before_the_devices_24h(tmp_pa
     written to the audit log like a manual one."""
 
     async def scenario() -> None:
-        rig = await open_rig(tmp_path, ["kkt1"], close_before_limit_min=15)
-        emu = rig.emulators["kkt1"]
-        try:
-            await first_receipt(rig)
+        async with traded(tmp_path, close_before_limit_min=15) as rig:
+            emu = rig.emulators["kkt1"]
             emu.advance_clock(23 * 3600 + 50 * 60)
 
             async def closed() -> bool:
@@ -90,8 +97,6 @@ def test_device_clock_ahead_23h50_closes_the_shift_before_the_devices_24h(tmp_pa
                 return any(e.reason == "device close-shift" for e in await rig.store.audit_events())
 
             await wait_until(audited, 10, "the automatic Z in the audit log")
-        finally:
-            await close_rig(rig)
 
     asyncio.run(scenario())
 
@@ -101,18 +106,14 @@ def test_device_clock_ahead_22h10_warns_with_the_shift_age_of_the_device(tmp_pat
     clock = HostClock()
 
     async def scenario() -> None:
-        rig = await open_rig(tmp_path, ["kkt1"], clock=clock)
-        emu = rig.emulators["kkt1"]
-        try:
-            await first_receipt(rig)
+        async with traded(tmp_path, clock=clock) as rig:
+            emu = rig.emulators["kkt1"]
             emu.advance_clock(22 * 3600 + 10 * 60)
             await fresh_watch(rig)
             body = health(rig, clock)
             assert codes(body).get("shift_near_24h") == "warning"
             assert 22.1 <= body["numbers"]["devices"]["kkt1"]["shift_age_h"] < 22.3
             assert emu.shift_open
-        finally:
-            await close_rig(rig)
 
     asyncio.run(scenario())
 
@@ -122,18 +123,14 @@ def test_host_clock_ahead_closes_nothing_and_warns_of_nothing(tmp_path: Path) ->
     clock = HostClock()
 
     async def scenario() -> None:
-        rig = await open_rig(tmp_path, ["kkt1"], clock=clock, close_before_limit_min=15)
-        emu = rig.emulators["kkt1"]
-        try:
-            await first_receipt(rig)
+        async with traded(tmp_path, clock=clock, close_before_limit_min=15) as rig:
+            emu = rig.emulators["kkt1"]
             clock.offset = timedelta(hours=23, minutes=50)
             await fresh_watch(rig)
             assert emu.shift_open
             body = health(rig, clock)
             assert "shift_near_24h" not in codes(body)
             assert body["numbers"]["devices"]["kkt1"]["shift_age_h"] < 0.1
-        finally:
-            await close_rig(rig)
 
     asyncio.run(scenario())
 
@@ -144,10 +141,8 @@ def test_host_booted_in_1970_before_ntp_keeps_the_legal_clocks(tmp_path: Path) -
     clock.boot_at(BOOT_1970)
 
     async def scenario() -> None:
-        rig = await open_rig(tmp_path, ["kkt1"], clock=clock, close_before_limit_min=15)
-        emu = rig.emulators["kkt1"]
-        try:
-            await first_receipt(rig)
+        async with traded(tmp_path, clock=clock, close_before_limit_min=15) as rig:
+            emu = rig.emulators["kkt1"]
             await fresh_watch(rig)
             body = health(rig, clock)
             assert not {"shift_expired", "shift_near_24h", "fn_expired", "fn_blocked", "ofd_block"} & set(codes(body))
@@ -161,8 +156,6 @@ def test_host_booted_in_1970_before_ntp_keeps_the_legal_clocks(tmp_path: Path) -
                 return not emu.shift_open
 
             await wait_until(closed, 10, "shift closed by the worker")
-        finally:
-            await close_rig(rig)
 
     asyncio.run(scenario())
 
@@ -172,18 +165,14 @@ def test_device_clock_26_days_ahead_counts_the_backlog_on_the_device(tmp_path: P
     clock = HostClock()
 
     async def scenario() -> None:
-        rig = await open_rig(tmp_path, ["kkt1"], clock=clock)
-        emu = rig.emulators["kkt1"]
-        try:
-            await first_receipt(rig)
+        async with traded(tmp_path, clock=clock) as rig:
+            emu = rig.emulators["kkt1"]
             emu.advance_clock(26 * 86400)
             await fresh_watch(rig)
             body = health(rig, clock)
             assert 25.9 < body["numbers"]["oldest_unsent_age_days"] < 26.1
             assert body["numbers"]["days_to_ofd_block"] == 4
             assert codes(body).get("ofd_backlog_old") == "critical"
-        finally:
-            await close_rig(rig)
 
     asyncio.run(scenario())
 
@@ -193,17 +182,13 @@ def test_device_clock_behind_the_host_raises_no_backlog(tmp_path: Path) -> None:
     clock = HostClock()
 
     async def scenario() -> None:
-        rig = await open_rig(tmp_path, ["kkt1"], clock=clock)
-        try:
-            await first_receipt(rig)
+        async with traded(tmp_path, clock=clock) as rig:
             clock.offset = timedelta(days=26)
             await fresh_watch(rig)
             body = health(rig, clock)
             assert body["numbers"]["oldest_unsent_age_days"] < 0.1
             assert body["numbers"]["days_to_ofd_block"] == 30
             assert not {"ofd_backlog_old", "fn_blocked"} & set(codes(body))
-        finally:
-            await close_rig(rig)
 
     asyncio.run(scenario())
 
@@ -213,10 +198,8 @@ def test_fn_block_is_red_and_refuses_intake_before_any_receipt_fails(tmp_path: P
     clock = HostClock()
 
     async def scenario() -> None:
-        rig = await open_rig(tmp_path, ["kkt1"], clock=clock)
-        emu = rig.emulators["kkt1"]
-        try:
-            await first_receipt(rig)
+        async with traded(tmp_path, clock=clock) as rig:
+            emu = rig.emulators["kkt1"]
             emu.advance_clock(31 * 86400)
             await fresh_watch(rig)
             body = health(rig, clock)
@@ -224,7 +207,5 @@ def test_fn_block_is_red_and_refuses_intake_before_any_receipt_fails(tmp_path: P
             assert "30" in (rig.pipeline.intake_refusal("kkt1") or "")
             assert rig.pipeline.workers["kkt1"].ctx.cache.last_error_code is None  # no refusal by the device
             assert [d.doc_type for d in emu.archive].count(RECEIPT) == 1
-        finally:
-            await close_rig(rig)
 
     asyncio.run(scenario())
