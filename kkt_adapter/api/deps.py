@@ -67,8 +67,12 @@ def get_services(request: Request) -> Services:
 
 
 def _bearer(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
+    return bearer_token(request.headers.get("authorization"))
+
+
+def bearer_token(header: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer …`` header, or None."""
+    scheme, _, token = (header or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
     return token.strip()
@@ -80,14 +84,21 @@ def _matches(given: str, expected: SecretStr) -> bool:
 
 async def require_pos(request: Request) -> None:
     """Check the POS token if one is configured."""
-    services = get_services(request)
+    refusal = pos_refusal(get_services(request), request.headers.get("authorization"))
+    if refusal is not None:
+        raise refusal
+
+
+def pos_refusal(services: Services, authorization: str | None) -> ApiError | None:
+    """The 401/403 for a request whose ``Authorization`` header lacks the configured POS token, or None."""
     if services.pos_token is None:
-        return
-    given = _bearer(request)
+        return None
+    given = bearer_token(authorization)
     if given is None:
-        raise ApiError(401, "unauthorized", "This daemon requires the POS token (Authorization: Bearer …).")
+        return ApiError(401, "unauthorized", "This daemon requires the POS token (Authorization: Bearer …).")
     if not _matches(given, services.pos_token):
-        raise ApiError(403, "forbidden", "The POS token is wrong.")
+        return ApiError(403, "forbidden", "The POS token is wrong.")
+    return None
 
 
 async def require_admin(request: Request) -> str:

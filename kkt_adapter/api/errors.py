@@ -85,6 +85,11 @@ def error_response(
     return JSONResponse(body.model_dump(), status_code=status, headers=headers)
 
 
+def api_error_response(exc: ApiError) -> JSONResponse:
+    """The answer for an :class:`ApiError` (the app's handler and the intake's fast way in both use it)."""
+    return JSONResponse(exc.body.model_dump(), status_code=exc.status, headers=exc.headers)
+
+
 def _loc(loc: tuple[Any, ...]) -> str:
     parts = [p for p in loc if p not in ("body",)]
     text = ""
@@ -126,7 +131,7 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def _api(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(exc.body.model_dump(), status_code=exc.status, headers=exc.headers)
+        return api_error_response(exc)
 
     @app.exception_handler(StoreError)
     async def _buffer(_: Request, exc: StoreError) -> JSONResponse:

@@ -14,6 +14,7 @@ Two checks refuse both before any route runs:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
@@ -24,6 +25,7 @@ from kkt_adapter.api.errors import error_response
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]")
 
 
 def allowed_hosts(configured: Iterable[str], bind_host: str) -> list[str]:
@@ -32,6 +34,27 @@ def allowed_hosts(configured: Iterable[str], bind_host: str) -> list[str]:
     if bind_host not in ("0.0.0.0", "::", "") and bind_host.lower() not in hosts:  # noqa: S104 -- a comparison
         hosts.append(bind_host.lower())
     return hosts
+
+
+def plain_names(hosts: Iterable[str]) -> frozenset[str]:
+    """The allowed names that are a plain DNS name, IPv4 address or bracketed IPv6 address, lower-case."""
+    return frozenset(h.lower() for h in hosts if _PLAIN_NAME.fullmatch(h))
+
+
+def plainly_allowed(host_header: str | None, names: frozenset[str]) -> bool:
+    """True when ``host_header`` is one of ``names`` (from :func:`plain_names`), alone or with a numeric
+    port (pure). A strict subset of what ``TrustedHostMiddleware`` accepts for the same names: a request
+    this refuses is left to the middleware, which answers it."""
+    if host_header is None:
+        return False
+    name, colon, port = host_header.lower().rpartition(":")
+    if not colon:
+        name = port
+    elif not (port.isascii() and port.isdigit()):
+        return False
+    if ":" in name and not (name.startswith("[") and name.endswith("]")):
+        return False
+    return name in names
 
 
 def cross_origin_refusal(method: str, origin: str | None, fetch_site: str | None, hosts: Iterable[str]) -> str | None:

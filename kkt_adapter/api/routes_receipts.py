@@ -8,6 +8,7 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from starlette.datastructures import QueryParams
 
 from kkt_adapter.api.deps import Services, get_services, require_pos
 from kkt_adapter.api.errors import ApiError, ErrorBody, FieldError, invalid, invalid_fields
@@ -96,10 +97,16 @@ def _wait(services: Services, raw: str | None) -> float:
 async def post_receipt(receipt: ReceiptIn, request: Request) -> Response:
     """Accept a receipt. 202 = stored durably (not yet fiscalized); 201 = fiscalized within ``wait``;
     200 = a replay of a key already stored with the same body; 409 = the key is used by another body."""
-    services = get_services(request)
-    key = _key(request.headers.get("idempotency-key"), receipt)
+    key_header = request.headers.get("idempotency-key")
+    return await take_receipt(get_services(request), receipt, key_header, request.scope.get("query_string", b""))
+
+
+async def take_receipt(services: Services, receipt: ReceiptIn, key_header: str | None, query: bytes) -> Response:
+    """:func:`post_receipt` once the request is parsed (also run by the fast way in, ``intake_route``);
+    raises :class:`ApiError` and the buffer's errors for the app's handlers."""
+    key = _key(key_header, receipt)
     # parsing the query string costs more than the rest of this line: most POS programs send none
-    wait_s = _wait(services, request.query_params.get("wait") if request.scope.get("query_string") else None)
+    wait_s = _wait(services, QueryParams(query).get("wait") if query else None)
     admitted = _admit(services, receipt)
     if isinstance(admitted, ApiError):
         return await _replay(services, key, receipt, admitted)

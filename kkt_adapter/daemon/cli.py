@@ -55,7 +55,14 @@ def _serve(settings: Settings) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per OFD request is noise, not news
     app = build_app(settings)
     config = uvicorn.Config(
-        app, host=settings.api.host, port=settings.api.port, log_level="info", access_log=False, lifespan="on"
+        app,
+        host=settings.api.host,
+        port=settings.api.port,
+        log_level="info",
+        access_log=False,
+        lifespan="on",
+        # nothing stands between the POS and the daemon: X-Forwarded-For from a local program is not trusted
+        proxy_headers=False,
     )
     server = NotifyingServer(config, Notifier())
     # uvicorn re-raises the SIGTERM it captured once the graceful shutdown is done; with the default

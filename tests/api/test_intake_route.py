@@ -1,7 +1,8 @@
-"""The fast intake route: it takes only what FastAPI would take as a valid receipt, the rest goes to FastAPI."""
+"""The intake's fast way in: it takes only what the full stack would take, the rest goes to the full stack."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,8 +11,14 @@ from typing import Any
 import httpx
 import pytest
 from api_support import serve_api
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from starlette.datastructures import Headers
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.types import Message, Receive, Scope, Send
 
-from kkt_adapter.api.intake_route import parse_receipt
+from kkt_adapter.api.intake_route import declared_length, parse_receipt
+from kkt_adapter.api.origin import LOOPBACK_HOSTS, plain_names, plainly_allowed
 
 Make = Callable[..., dict[str, Any]]
 
@@ -85,3 +92,52 @@ def test_the_openapi_operation_is_the_documented_one(client: httpx.Client) -> No
         "$ref": "#/components/schemas/ReceiptIn"
     }
     assert {p["name"] for p in operation["parameters"]} == {"Idempotency-Key", "wait"}
+
+
+def starlette_accepts(host: str, hosts: list[str]) -> bool:
+    """What Starlette's own ``TrustedHostMiddleware`` (the full stack's guard) decides for this Host header."""
+    reached: list[bool] = []
+
+    async def app(_scope: Scope, _receive: Receive, _send: Send) -> None:
+        reached.append(True)
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(_message: Message) -> None:
+        return None
+
+    scope = {"type": "http", "method": "POST", "path": "/v1/receipts", "headers": [(b"host", host.encode("latin-1"))]}
+    asyncio.run(TrustedHostMiddleware(app, allowed_hosts=hosts, www_redirect=False)(scope, receive, send))
+    return bool(reached)
+
+
+HOSTS = [*LOOPBACK_HOSTS, "pos.shop.local"]
+HOST_TEXT = st.text(alphabet="0123456789.:[]abcdefhlostxyzLOCAH-²", max_size=24)
+KNOWN = st.sampled_from([*HOSTS, "localhost:8710", "[::1]:8710", "127.0.0.1:", "::1:80", "LOCALHOST:1"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(host=st.one_of(KNOWN, HOST_TEXT, st.builds(lambda a, b: a + b, KNOWN, HOST_TEXT)))
+def test_the_front_takes_a_host_only_when_starlettes_guard_would(host: str) -> None:
+    """Every Host header the fast way in accepts, ``TrustedHostMiddleware`` accepts too (never the reverse
+    needed: what the front declines goes to the middleware)."""
+    if plainly_allowed(host, plain_names(HOSTS)):
+        assert starlette_accepts(host, HOSTS), host
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.1:8710", "localhost:8710", "[::1]:8710", "LocalHost"])
+def test_the_loopback_names_a_pos_sends_are_taken(host: str) -> None:
+    """The Host headers POS programs send to the loopback daemon take the fast way (the common case)."""
+    assert plainly_allowed(host, plain_names(LOOPBACK_HOSTS))
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [([b"512"], 512), ([b"1024"], 1024), ([b"1025"], None), ([], None), ([b"12", b"12"], None), ([b"+5"], None)],
+)
+def test_only_one_plain_content_length_within_the_limit_is_taken(values: list[bytes], expected: int | None) -> None:
+    """A chunked body, a length over the limit or a doubtful header is left to the body-size guard."""
+
+    headers = Headers(raw=[(b"content-length", v) for v in values])
+    assert declared_length(headers, 1024) == expected
