@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from kkt_adapter.buffer.errors import BufferFull, DocumentTaken, IdempotencyConflict, IllegalTransition, NotFound
 from kkt_adapter.buffer.events import EventDraft
-from kkt_adapter.buffer.records import FiscalRecord, StoredReceipt, from_ts, ts
+from kkt_adapter.buffer.records import FiscalRecord, StoredReceipt, ts
 from kkt_adapter.buffer.states import PENDING, ReceiptState, check_transition
 from kkt_adapter.buffer.writer import Tx
 from kkt_adapter.receipts.model import ReceiptIn, TaxSystem
@@ -51,35 +52,52 @@ def _replay_of(tx: Tx, key: str, digest: str) -> StoredReceipt:
     return StoredReceipt.from_row(existing)
 
 
-def insert_receipt(
-    tx: Tx, key: str, receipt: ReceiptIn, device_id: str, tax_system: TaxSystem, now: datetime
-) -> tuple[StoredReceipt, bool]:
+@dataclass(frozen=True)
+class NewReceipt:
+    """A receipt ready to be stored under ``key``: serialized, hashed and stamped by :meth:`prepare` before
+    the writer's transaction, so that work stays off the writer's critical path."""
+
+    key: str
+    receipt: ReceiptIn
+    device_id: str
+    tax_system: TaxSystem
+    canonical: str  # stored, and hashed into ``digest``
+    digest: str
+    stamp: str  # ``created_at``/``updated_at`` as stored
+    at: datetime  # the stamp read back
+
+    @classmethod
+    def prepare(cls, key: str, receipt: ReceiptIn, device_id: str, tax_system: TaxSystem, now: datetime) -> NewReceipt:
+        canonical = canonical_json(receipt)
+        at = now.astimezone(UTC)  # what from_ts(ts(now)) reads back
+        return cls(key, receipt, device_id, tax_system, canonical, body_hash(receipt, canonical), ts(at), at)
+
+
+def insert_receipt(tx: Tx, new: NewReceipt) -> tuple[StoredReceipt, bool]:
     """Store a new receipt as ``accepted``, or return the existing one for a replay of the same key.
 
     Returns ``(receipt, created)``. The same key with a different body raises
     :class:`IdempotencyConflict`; a full buffer raises :class:`BufferFull` (only for new keys).
     """
-    canonical = canonical_json(receipt)  # serialized once: stored and hashed
-    digest = body_hash(receipt, canonical)
     if tx.pending >= tx.capacity:  # full: only a replay of a stored key can be answered
-        return _replay_of(tx, key, digest), False
-    stamp = ts(now)
+        return _replay_of(tx, new.key, new.digest), False
     # A new key (the usual case) costs one statement; a stored one is read only when the insert did nothing.
-    row = (key, digest, canonical, device_id, tax_system.value, receipt.operation.value, receipt.total_kop,
-           S.ACCEPTED.value, stamp, stamp)  # fmt: skip
+    row = (new.key, new.digest, new.canonical, new.device_id, new.tax_system.value, new.receipt.operation.value,
+           new.receipt.total_kop, S.ACCEPTED.value, new.stamp, new.stamp)  # fmt: skip
     cursor = tx.conn.execute(
         "INSERT INTO receipts (key, body_hash, body, device_id, tax_system, operation, total_kop, state,"
         " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
         row,
     )
     if cursor.rowcount == 0:
-        return _replay_of(tx, key, digest), False
+        return _replay_of(tx, new.key, new.digest), False
     tx.pending += 1
-    tx.event(EventDraft(stamp, "transition", "received from the POS", "api", key, None, S.ACCEPTED.value))
+    tx.event(EventDraft(new.stamp, "transition", "received from the POS", "api", new.key, None, S.ACCEPTED.value))
     seq = cursor.lastrowid
     assert seq is not None  # noqa: S101 — an INSERT into a rowid table always sets it
     # Built from what was just written rather than read back: no second query or body parse per receipt.
-    return StoredReceipt.accepted(key, seq, device_id, receipt, digest, tax_system, from_ts(stamp) or now), True
+    stored = StoredReceipt.accepted(new.key, seq, new.device_id, new.receipt, new.digest, new.tax_system, new.at)
+    return stored, True
 
 
 def transition(

@@ -12,7 +12,7 @@ from kkt_adapter.receipts.model import ReceiptIn, TaxSystem
 
 def ts(value: datetime) -> str:
     """A UTC timestamp string that sorts as text in time order."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def from_ts(value: str | None) -> datetime | None:

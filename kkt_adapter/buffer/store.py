@@ -159,17 +159,8 @@ class Store(OutboxMethods):
     ) -> tuple[StoredReceipt, bool]:
         """Atomically: store a new receipt as ``accepted`` with its event, or find the same one (``created``
         False); resolves after the commit. Another body under the key is :class:`IdempotencyConflict`."""
-        return await self._write(
-            partial(
-                ops.insert_receipt,
-                key=key,
-                receipt=receipt,
-                device_id=device_id,
-                tax_system=tax_system,
-                now=self.clock(),
-            ),
-            intake=True,
-        )
+        new = ops.NewReceipt.prepare(key, receipt, device_id, tax_system, self.clock())
+        return await self._write(partial(ops.insert_receipt, new=new), intake=True)
 
     async def find_replay(self, key: str, receipt: ReceiptIn) -> StoredReceipt | None:
         """The receipt stored under ``key`` if ``receipt`` is its replay (same body), None for a new key;

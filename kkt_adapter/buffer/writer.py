@@ -1,10 +1,14 @@
 """The single writer: one thread, one connection, group commit.
 
 Operations are plain functions of a :class:`Tx`. The writer thread takes every operation waiting in its
-queue (up to ``group_max``), runs them in one ``BEGIN IMMEDIATE`` transaction — each inside its own
-savepoint, so one failing operation does not undo the others — and commits once. A caller's future is
-resolved only after that commit returned: a reply sent on it is durable (``synchronous=FULL``). Many
-concurrent receipts therefore share one fsync without any of them being acknowledged early.
+queue (up to ``group_max``), runs them in one ``BEGIN IMMEDIATE`` transaction and commits once. A caller's
+future is resolved only after that commit returned: a reply sent on it is durable (``synchronous=FULL``).
+Many concurrent receipts therefore share one fsync without any of them being acknowledged early.
+
+One failing operation never undoes the others: the group first runs back to back (no savepoints: each
+SQLite call hands the GIL over, and this is the intake's hot path); if an operation raises, the group is
+rolled back and run again with each operation under its own savepoint. So an operation may run twice:
+its only effects must be on its :class:`Tx` (every operation of the buffer is).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import queue
 import shutil
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
@@ -32,11 +37,17 @@ from kkt_adapter.buffer.states import PENDING
 T = TypeVar("T")
 _log = logging.getLogger(__name__)
 _STOP = object()
+DISK_CHECK_S = 0.25
 
 
 @dataclass
 class Tx:
-    """What an operation sees inside the writer's transaction."""
+    """What an operation sees inside the writer's transaction.
+
+    Events are chained at once (:meth:`event` moves ``chain_hash``) but inserted by :meth:`flush`, all of a
+    group's in one statement: each SQLite call hands the GIL over, and the intake's hot path writes one event
+    per receipt. Nothing inside a write operation reads the events table; one that must, flushes first.
+    """
 
     conn: sqlite3.Connection
     chain_hash: str
@@ -44,12 +55,23 @@ class Tx:
     capacity: int
     changed: set[str] = field(default_factory=set)
     reanchor: bool = False  # set by an audited chain restart: the head record moves to the new head
+    unwritten: list[events.EventRow] = field(default_factory=list)
+    head: Anchor | None = None  # the newest event flushed in this transaction
 
     def event(self, draft: events.EventDraft) -> None:
-        """Append one chained event and note its key as changed."""
-        self.chain_hash = events.append(self.conn, self.chain_hash, draft)
+        """Chain one event (inserted by the next :meth:`flush`) and note its key as changed."""
+        row = events.chained(self.chain_hash, draft)
+        self.unwritten.append(row)
+        self.chain_hash = row[-1]
         if draft.key is not None:
             self.changed.add(draft.key)
+
+    def flush(self) -> None:
+        """Insert the events chained since the last flush."""
+        if self.unwritten:
+            seq = events.insert_rows(self.conn, self.unwritten)
+            self.head = Anchor(seq, self.chain_hash)
+            self.unwritten = []
 
 
 @dataclass
@@ -89,6 +111,8 @@ class Writer:
         self._busy_timeout_ms = busy_timeout_ms
         self._group_max = group_max
         self._min_free_bytes = min_free_bytes
+        self._low = False  # the file system's last answer (``_disk_low``), and when it was asked
+        self._disk_checked: float | None = None
         self._on_commit = on_commit
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._conn = open_buffer(path, busy_timeout_ms)
@@ -179,12 +203,19 @@ class Writer:
             _settle(op.future, error)
 
     def _disk_low(self) -> bool:
+        """Free space under ``min_free_bytes``: asked of the file system at most every ``DISK_CHECK_S`` while
+        there is room (the intake's peak rate fills ~1 MB in that time), before every group once it is low."""
         if self._min_free_bytes <= 0:
             return False
-        try:
-            return shutil.disk_usage(self.path.parent).free < self._min_free_bytes
-        except OSError:
+        now = time.monotonic()
+        if not self._low and self._disk_checked is not None and now - self._disk_checked < DISK_CHECK_S:
             return False
+        self._disk_checked = now
+        try:
+            self._low = shutil.disk_usage(self.path.parent).free < self._min_free_bytes
+        except OSError:
+            self._low = False
+        return self._low
 
     def _run_batch(self, batch: list[_Op[Any]]) -> None:
         # A caller that cancelled before its group started is dropped; from here on a future cannot be
@@ -199,36 +230,40 @@ class Writer:
             batch = [op for op in batch if not op.intake]
             if not batch:
                 return
+        if not self._attempt(batch, isolate=False):
+            self._attempt(batch, isolate=True)
+
+    def _attempt(self, batch: list[_Op[Any]], isolate: bool) -> bool:
+        """Run the group in one transaction and commit it. Without ``isolate`` (the common case: no operation
+        fails) the operations run back to back; if one raises, the group is rolled back and False returned,
+        to be run again with each operation under its own savepoint, so that its failure undoes only its own
+        writes. True: the group is settled (committed, or every caller told why not)."""
         try:
             self._conn.execute("BEGIN IMMEDIATE")
             # Re-read the chain's head under the write lock: another process (a CLI command) may have
             # appended an event since our last commit; chaining to a stale head would fork the log.
             head = events.last_hash(self._conn)
         except sqlite3.Error as exc:
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
-            self._fail_all(batch, storage_error(exc))
-            return
+            self._abort(batch, storage_error(exc))
+            return True
         tx = Tx(self._conn, head, self.pending, self.capacity)
-        outcomes: list[tuple[bool, Any]] = []
-        for op in batch:
-            outcomes.append(self._run_one(tx, op))
-            if not self._conn.in_transaction:
-                # SQLite rolled the whole transaction back (disk full, I/O error). Running the next operation
-                # now would open a fresh implicit transaction under its savepoint and commit it alone, chained
-                # to an event that no longer exists: stop here and tell every caller the truth.
-                self._fail_all(batch, StorageUnavailable("the database rejected the write; nothing was saved"))
-                return
+        outcomes = self._run_each(tx, batch) if isolate else self._run_all(tx, batch)
+        if not self._conn.in_transaction:
+            # SQLite rolled the whole transaction back (disk full, I/O error). Running the next operation now
+            # would open a fresh implicit transaction and commit it alone, chained to an event that no longer
+            # exists: stop here and tell every caller the truth.
+            self._fail_all(batch, StorageUnavailable("the database rejected the write; nothing was saved"))
+            return True
+        if outcomes is None:
+            self._conn.execute("ROLLBACK")
+            return False
         try:
-            new_head = last_event(self._conn) if tx.chain_hash != head else None
             self._conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
-            self._fail_all(batch, storage_error(exc))
-            return
-        if new_head is not None:
-            self._move_anchor(new_head, tx.reanchor)
+            self._abort(batch, storage_error(exc))
+            return True
+        if tx.head is not None:
+            self._move_anchor(tx.head, tx.reanchor)
         self.pending, self.last_error = tx.pending, None
         for op, (ok, value) in zip(batch, outcomes, strict=True):
             if ok:
@@ -241,6 +276,12 @@ class Writer:
                 self._on_commit(tx.changed)
             except Exception:  # the group is committed and told so: a listener's bug is not a storage failure
                 _log.exception("a commit listener failed; the committed group stands")
+        return True
+
+    def _abort(self, batch: list[_Op[Any]], error: StorageUnavailable) -> None:
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
+        self._fail_all(batch, error)
 
     def _move_anchor(self, head: Anchor, restart: bool) -> None:
         """Record the committed head before any caller is told (see :mod:`kkt_adapter.buffer.anchor`)."""
@@ -256,18 +297,40 @@ class Writer:
         except OSError:  # the group is committed; a lagging anchor only weakens the tail check, never lies
             _log.exception("the audit chain's head record could not be written")
 
+    def _run_all(self, tx: Tx, batch: list[_Op[Any]]) -> list[tuple[bool, Any]] | None:
+        """Run the operations back to back, no savepoints; None as soon as one raises."""
+        values: list[tuple[bool, Any]] = []
+        try:
+            for op in batch:
+                values.append((True, op.fn(tx)))
+            tx.flush()
+        except Exception:  # each outcome is decided by the isolated run
+            return None
+        return values
+
+    def _run_each(self, tx: Tx, batch: list[_Op[Any]]) -> list[tuple[bool, Any]]:
+        """Run each operation under its own savepoint (stops if SQLite rolled the whole transaction back)."""
+        outcomes = []
+        for op in batch:
+            outcomes.append(self._run_one(tx, op))
+            if not self._conn.in_transaction:
+                break
+        return outcomes
+
     def _run_one(self, tx: Tx, op: _Op[Any]) -> tuple[bool, Any]:
         """Run one operation under its savepoint; its failure undoes only its own writes and bookkeeping."""
-        saved = (tx.chain_hash, tx.pending, set(tx.changed))
+        saved = (tx.chain_hash, tx.pending, set(tx.changed), tx.head)
         try:
             self._conn.execute("SAVEPOINT op")
             value = op.fn(tx)
+            tx.flush()
             self._conn.execute("RELEASE op")
         except Exception as exc:
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK TO op")
                 self._conn.execute("RELEASE op")
-            tx.chain_hash, tx.pending, tx.changed = saved
+            tx.chain_hash, tx.pending, tx.changed, tx.head = saved
+            tx.unwritten = []
             # no sqlite3 error leaves the buffer (ops turn the ones with a meaning into StoreErrors first)
             return False, storage_error(exc) if isinstance(exc, sqlite3.Error) else exc
         return True, value

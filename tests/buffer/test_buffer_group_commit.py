@@ -31,7 +31,7 @@ def committed_keys(path: Path) -> set[str]:
 
 def insert_op(key: str, variant: int = 0) -> Any:
     def op(tx: Tx) -> Any:
-        return ops.insert_receipt(tx, key, receipt(variant), "kkt1", TaxSystem.OSN, NOW)
+        return ops.insert_receipt(tx, ops.NewReceipt.prepare(key, receipt(variant), "kkt1", TaxSystem.OSN, NOW))
 
     return op
 
@@ -97,7 +97,7 @@ def test_one_failing_operation_does_not_undo_the_others_in_its_group(tmp_path: P
     _, release, blocked = hold_writer(writer)
 
     def broken(tx: Tx) -> None:
-        ops.insert_receipt(tx, "bad", receipt(9), "kkt1", TaxSystem.OSN, NOW)
+        ops.insert_receipt(tx, ops.NewReceipt.prepare("bad", receipt(9), "kkt1", TaxSystem.OSN, NOW))
         raise ValueError("boom after writing")
 
     good_a = writer.submit(insert_op("a"))

@@ -27,7 +27,7 @@ def insert_op(key: str, variant: int, pad: bool = False) -> Any:
     """Insert a receipt; with ``pad`` also a large audit event that no longer fits the capped file."""
 
     def op(tx: Tx) -> Any:
-        stored = ops.insert_receipt(tx, key, receipt(variant), "kkt1", TaxSystem.OSN, NOW)
+        stored = ops.insert_receipt(tx, ops.NewReceipt.prepare(key, receipt(variant), "kkt1", TaxSystem.OSN, NOW))
         if pad:
             tx.event(EventDraft("2026-11-27T12:00:00+00:00", "audit", "pad", "test", detail={"x": "p" * PAD_BYTES}))
         return stored
@@ -151,4 +151,26 @@ def test_a_caller_cancelled_while_its_group_runs_is_still_committed(tmp_path: Pa
     stored, verdict, _ = read_back(path)
     assert cancelled
     assert stored == {"late", "after"}
+    assert verdict.ok
+
+
+def test_a_disk_under_min_free_bytes_refuses_new_receipts_but_not_the_rest(tmp_path: Path) -> None:
+    """Free space under ``min_free_bytes``: intake operations are refused "almost full" (nothing stored), other
+    writes of the same moment still commit; asked again for every group while low (not from a stale answer)."""
+    path = tmp_path / "b.db"
+    writer = Writer(path, min_free_bytes=2**62)
+    try:
+        refused = [writer.submit(insert_op(f"k{n}", n), intake=True) for n in range(3)]
+        other = writer.submit(lambda tx: tx.event(EventDraft("2026-11-30T05:00:00Z", "audit", "kept", "test")))
+        other.result(timeout=10)
+        for future in refused:
+            error = future.exception(timeout=10)
+            assert isinstance(error, StorageUnavailable)
+            assert "almost full" in str(error)
+        writer._min_free_bytes = 1  # the operator freed space: the next group must see it at once
+        writer.submit(insert_op("after", 9), intake=True).result(timeout=10)
+    finally:
+        writer.close()
+    stored, verdict, _ = read_back(path)
+    assert stored == {"after"}
     assert verdict.ok
