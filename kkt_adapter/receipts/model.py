@@ -8,7 +8,6 @@ tie fields together (line arithmetic, totals, payments, VAT by date) are pure fu
 from __future__ import annotations
 
 import re
-import unicodedata
 from datetime import datetime
 from decimal import Decimal
 from enum import IntEnum, StrEnum
@@ -32,6 +31,7 @@ _PHONE = re.compile(r"^\+\d{11,15}$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 _INN = re.compile(r"^(\d{10}|\d{12})$")
 _KEY = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc, exactly (a test checks every code point)
 
 Kopecks = Annotated[int, Field(ge=0, le=MAX_KOP, strict=True)]
 PositiveKopecks = Annotated[int, Field(gt=0, le=MAX_KOP, strict=True)]
@@ -39,7 +39,7 @@ PositiveKopecks = Annotated[int, Field(gt=0, le=MAX_KOP, strict=True)]
 
 def _printable(value: str) -> str:
     """Refuse control characters (Unicode category Cc: C0, DEL, C1): the printer and the FN cannot take them."""
-    if any(unicodedata.category(ch) == "Cc" for ch in value):
+    if _CONTROL.search(value):
         raise ValueError("must not contain control characters")
     return value
 
@@ -52,10 +52,12 @@ def _encodable(codec: str, where: str) -> AfterValidator:
     never a '?' substituted on the device alone (docs/kkt-encodings.md)."""
 
     def check(value: str) -> str:
-        bad = sorted({ch for ch in value if not _fits(ch, codec)})
-        if bad:
+        try:
+            value.encode(codec)  # the whole text at once; character by character only to name the bad ones
+        except UnicodeEncodeError:
+            bad = sorted({ch for ch in value if not _fits(ch, codec)})
             shown = ", ".join(repr(ch) for ch in bad[:5])
-            raise ValueError(f"{where} cannot carry {shown} (not in {codec}); use another spelling")
+            raise ValueError(f"{where} cannot carry {shown} (not in {codec}); use another spelling") from None
         return value
 
     return AfterValidator(check)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+import unicodedata
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -11,7 +13,7 @@ from typing import Any
 import pytest
 from receipt_support import NOW_2026, bad_fields
 
-from kkt_adapter.receipts.model import MAX_KOP, ReceiptIn, TaxSystem
+from kkt_adapter.receipts.model import _CONTROL, MAX_KOP, ReceiptIn, TaxSystem
 from kkt_adapter.receipts.rules import line_amount_kop
 
 Make = Callable[..., dict[str, Any]]
@@ -264,3 +266,10 @@ def test_the_model_keeps_money_as_int_and_quantity_as_decimal(valid_receipt: Mak
     receipt = ReceiptIn.model_validate_json(json.dumps(valid_receipt()))
     assert all(type(i.price_kop) is int and type(i.amount_kop) is int for i in receipt.items)
     assert str(receipt.items[1].quantity) == "1.5"
+
+
+def test_the_control_character_check_is_exactly_unicode_category_cc() -> None:
+    """The fast check (one regular expression) refuses exactly the code points Unicode files under Cc."""
+    control = {chr(code) for code in range(sys.maxunicode + 1) if unicodedata.category(chr(code)) == "Cc"}
+    matched = {chr(code) for code in range(sys.maxunicode + 1) if _CONTROL.search(chr(code))}
+    assert matched == control
