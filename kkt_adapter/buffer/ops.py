@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from kkt_adapter.buffer.errors import BufferFull, DocumentTaken, IdempotencyConflict, IllegalTransition, NotFound
+from kkt_adapter.buffer.errors import (
+    BufferFull,
+    DocumentTaken,
+    IdempotencyConflict,
+    IllegalTransition,
+    NotFound,
+    StoreError,
+)
 from kkt_adapter.buffer.events import EventDraft
 from kkt_adapter.buffer.records import FiscalRecord, StoredReceipt, ts
 from kkt_adapter.buffer.states import PENDING, ReceiptState, check_transition
@@ -82,22 +89,56 @@ def insert_receipt(tx: Tx, new: NewReceipt) -> tuple[StoredReceipt, bool]:
     if tx.pending >= tx.capacity:  # full: only a replay of a stored key can be answered
         return _replay_of(tx, new.key, new.digest), False
     # A new key (the usual case) costs one statement; a stored one is read only when the insert did nothing.
-    row = (new.key, new.digest, new.canonical, new.device_id, new.tax_system.value, new.receipt.operation.value,
-           new.receipt.total_kop, S.ACCEPTED.value, new.stamp, new.stamp)  # fmt: skip
-    cursor = tx.conn.execute(
-        "INSERT INTO receipts (key, body_hash, body, device_id, tax_system, operation, total_kop, state,"
-        " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
-        row,
-    )
+    sql = f"INSERT INTO receipts ({_NEW_COLUMNS}) VALUES {_NEW_ROW} ON CONFLICT (key) DO NOTHING"  # noqa: S608
+    cursor = tx.conn.execute(sql, _new_row(new))
     if cursor.rowcount == 0:
         return _replay_of(tx, new.key, new.digest), False
-    tx.pending += 1
-    tx.event(EventDraft(new.stamp, "transition", "received from the POS", "api", new.key, None, S.ACCEPTED.value))
     seq = cursor.lastrowid
     assert seq is not None  # noqa: S101 — an INSERT into a rowid table always sets it
-    # Built from what was just written rather than read back: no second query or body parse per receipt.
-    stored = StoredReceipt.accepted(new.key, seq, new.device_id, new.receipt, new.digest, new.tax_system, new.at)
-    return stored, True
+    return _accepted(tx, new, seq), True
+
+
+def insert_receipts(tx: Tx, news: list[NewReceipt]) -> list[tuple[StoredReceipt, bool] | StoreError]:
+    """:func:`insert_receipt` for many receipts, each with its own outcome (a StoreError leaves none of that
+    receipt's writes). When all are new and fit — the intake's usual group — they take one statement: a
+    stored key, or one key twice, makes it write nothing (SQLite backs a failed statement out whole), and
+    then each receipt is stored alone."""
+    if len(news) > 1 and tx.pending + len(news) <= tx.capacity:
+        values = ", ".join([_NEW_ROW] * len(news))
+        rows = [value for new in news for value in _new_row(new)]
+        try:
+            last = tx.conn.execute(f"INSERT INTO receipts ({_NEW_COLUMNS}) VALUES {values}", rows).lastrowid  # noqa: S608
+        except sqlite3.IntegrityError:
+            pass
+        else:
+            assert last is not None  # noqa: S101 — an INSERT into a rowid table always sets it
+            # one statement's rows take consecutive rowids in the order of its VALUES
+            first = last - len(news) + 1
+            return [(_accepted(tx, new, first + n), True) for n, new in enumerate(news)]
+    outcomes: list[tuple[StoredReceipt, bool] | StoreError] = []
+    for new in news:
+        try:
+            outcomes.append(insert_receipt(tx, new))
+        except (IdempotencyConflict, BufferFull) as exc:
+            outcomes.append(exc)
+    return outcomes
+
+
+_NEW_COLUMNS = "key, body_hash, body, device_id, tax_system, operation, total_kop, state, created_at, updated_at"
+_NEW_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+
+def _new_row(new: NewReceipt) -> tuple[object, ...]:
+    return (new.key, new.digest, new.canonical, new.device_id, new.tax_system.value, new.receipt.operation.value,
+            new.receipt.total_kop, S.ACCEPTED.value, new.stamp, new.stamp)  # fmt: skip
+
+
+def _accepted(tx: Tx, new: NewReceipt, seq: int) -> StoredReceipt:
+    """The bookkeeping and event of a receipt just inserted as ``seq``, and its record — built from what was
+    written rather than read back (no second query or body parse per receipt)."""
+    tx.pending += 1
+    tx.event(EventDraft(new.stamp, "transition", "received from the POS", "api", new.key, None, S.ACCEPTED.value))
+    return StoredReceipt.accepted(new.key, seq, new.device_id, new.receipt, new.digest, new.tax_system, new.at)
 
 
 def transition(

@@ -6,9 +6,11 @@ after its commit (each method's docstring says what it changes atomically). Read
 thread with its own connection, so a slow fsync never delays ``GET /v1/receipts/{id}`` behind the intake.
 No ``sqlite3`` error leaves the buffer: callers see :mod:`kkt_adapter.buffer.errors`.
 
-Time: a write stamps the injected ``clock``; the sync's and the outbox's scheduling writes (claims,
-leases, retries, dead letters) take ``now`` from the sync's own injected clock, which their due times are
-compared with. SQL lives in :mod:`.ops` (writes) and :mod:`.queries` (reads), none here.
+Time: every write's time is the injected ``clock``. The store stamps it itself, except the sync's and
+the outbox's scheduling writes (claims, leases, retries, dead letters): those take ``now`` from their
+loop, which decides due times with the same instant it stamps — and the daemon gives each loop this
+store's ``clock`` (``daemon/wiring.py``), so one wall clock serves all.
+SQL lives in :mod:`.ops` (writes) and :mod:`.queries` (reads), none here.
 """
 
 from __future__ import annotations
@@ -160,7 +162,7 @@ class Store(OutboxMethods):
         """Atomically: store a new receipt as ``accepted`` with its event, or find the same one (``created``
         False); resolves after the commit. Another body under the key is :class:`IdempotencyConflict`."""
         new = ops.NewReceipt.prepare(key, receipt, device_id, tax_system, self.clock())
-        return await self._write(partial(ops.insert_receipt, new=new), intake=True)
+        return await self.writer.run_each(ops.insert_receipts, new, intake=True)
 
     async def find_replay(self, key: str, receipt: ReceiptIn) -> StoredReceipt | None:
         """The receipt stored under ``key`` if ``receipt`` is its replay (same body), None for a new key;

@@ -9,6 +9,9 @@ One failing operation never undoes the others: the group first runs back to back
 SQLite call hands the GIL over, and this is the intake's hot path); if an operation raises, the group is
 rolled back and run again with each operation under its own savepoint. So an operation may run twice:
 its only effects must be on its :class:`Tx` (every operation of the buffer is).
+
+The intake's inserts go through :meth:`Writer.run_each`: the group's items of one ``run_many`` function are
+handed to it in one call (``ops.insert_receipts``: one statement for all of a group's new receipts).
 """
 
 from __future__ import annotations
@@ -31,10 +34,11 @@ from kkt_adapter.buffer import events
 from kkt_adapter.buffer.anchor import Anchor, AnchorFile, head_path, read_anchor
 from kkt_adapter.buffer.chain_check import check_tail, last_event
 from kkt_adapter.buffer.db import open_buffer
-from kkt_adapter.buffer.errors import StorageUnavailable
+from kkt_adapter.buffer.errors import StorageUnavailable, StoreError
 from kkt_adapter.buffer.states import PENDING
 
 T = TypeVar("T")
+ItemT = TypeVar("ItemT")
 _log = logging.getLogger(__name__)
 _STOP = object()
 DISK_CHECK_S = 0.25
@@ -74,6 +78,10 @@ class Tx:
             self.unwritten = []
 
 
+# ``run_many(tx, items)``: every item's outcome, in order — its result, or the StoreError that left no write of it
+RunMany = Callable[[Tx, list[Any]], list[Any]]
+
+
 @dataclass
 class _Op(Generic[T]):
     fn: Callable[[Tx], T]
@@ -83,6 +91,7 @@ class _Op(Generic[T]):
     waiter: asyncio.Future[T] | None = None
     loop: asyncio.AbstractEventLoop | None = None
     woken: bool = False
+    many: tuple[RunMany, Any] | None = None  # ``run_many`` and this op's item (:meth:`Writer.run_each`)
 
 
 def storage_error(exc: sqlite3.Error) -> StorageUnavailable:
@@ -152,10 +161,30 @@ class Writer:
         The writer wakes the awaiting loop once per group (one ``call_soon_threadsafe`` for all of the
         group's callers on that loop) after the outcome is set; a caller cancelled before its group
         started is dropped, as with :meth:`submit`."""
+        return await self._await(_Op(fn, Future(), intake))
+
+    async def run_each(
+        self, run_many: Callable[[Tx, list[ItemT]], list[T | StoreError]], item: ItemT, intake: bool = False
+    ) -> T:
+        """Await ``item``'s outcome of ``run_many``, which takes the items of every such call in one group at
+        once (the intake: one statement for a group's new receipts). ``run_many`` returns each item's result,
+        or the :class:`StoreError` that left none of that item's writes; it may also run on one item alone
+        (when another operation of the group failed, see the module docstring)."""
+
+        def alone(tx: Tx) -> T:
+            (outcome,) = run_many(tx, [item])
+            if isinstance(outcome, StoreError):
+                raise outcome
+            return outcome
+
+        return await self._await(_Op(alone, Future(), intake, many=(run_many, item)))
+
+    async def _await(self, op: _Op[T]) -> T:
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[T] = loop.create_future()
-        future: Future[T] = Future()
-        self._queue.put(_Op(fn, future, intake, waiter, loop))
+        future = op.future
+        op.waiter, op.loop = waiter, loop
+        self._queue.put(op)
         try:
             return await waiter
         except asyncio.CancelledError:
@@ -298,15 +327,25 @@ class Writer:
             _log.exception("the audit chain's head record could not be written")
 
     def _run_all(self, tx: Tx, batch: list[_Op[Any]]) -> list[tuple[bool, Any]] | None:
-        """Run the operations back to back, no savepoints; None as soon as one raises."""
-        values: list[tuple[bool, Any]] = []
+        """Run the operations back to back, no savepoints (those of one ``run_many`` in one call, where the
+        first of them stands); None as soon as one raises."""
+        values: dict[int, tuple[bool, Any]] = {}
         try:
-            for op in batch:
-                values.append((True, op.fn(tx)))
+            for index, op in enumerate(batch):
+                if index in values:
+                    continue
+                if op.many is None:
+                    values[index] = (True, op.fn(tx))
+                    continue
+                run_many = op.many[0]
+                members = [(i, m[1]) for i in range(index, len(batch)) if (m := batch[i].many) and m[0] is run_many]
+                outcomes = run_many(tx, [item for _, item in members])
+                for (i, _), outcome in zip(members, outcomes, strict=True):
+                    values[i] = (not isinstance(outcome, StoreError), outcome)
             tx.flush()
         except Exception:  # each outcome is decided by the isolated run
             return None
-        return values
+        return [values[i] for i in range(len(batch))]
 
     def _run_each(self, tx: Tx, batch: list[_Op[Any]]) -> list[tuple[bool, Any]]:
         """Run each operation under its own savepoint (stops if SQLite rolled the whole transaction back)."""

@@ -88,6 +88,7 @@ async def _start_relay(settings: Settings, store: Store, pipeline: Pipeline) -> 
         store,
         settings.ofd,
         settings.sync,
+        now=store.clock,  # one wall clock: the loop's due-time decisions and the outbox writes they stamp
         on_answer=lambda _message: pipeline.wake(),
         on_outcome=metrics.ofd_call,
         on_breaker_change=metrics.breaker_transition,
@@ -112,6 +113,7 @@ async def _start_export(settings: Settings, store: Store) -> SyncService | None:
         settings.export,
         settings.sync,
         token.get_secret_value() if token else None,
+        now=store.clock,
         on_outcome=metrics.export_call,
     )
 

@@ -15,9 +15,11 @@ import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
 
 from kkt_adapter.buffer.outbox import OutboxMessage
+from kkt_adapter.clock import utc_now
+from kkt_adapter.config.settings import OfdSettings, SyncSettings
 from kkt_adapter.ofd.transport import OfdEndpoint, OfdTransportError, Stage, exchange
 from kkt_adapter.ofd.wire import fix_p_version_0102
 from kkt_adapter.sync.config import SyncConfig
@@ -63,14 +65,16 @@ class RelayService:
     async def start(
         cls,
         store: RelayStore,
-        ofd: Any,
-        sync: Any,
+        ofd: OfdSettings,
+        sync: SyncSettings,
         *,
+        now: Callable[[], datetime] = utc_now,
         on_answer: Callable[[OutboxMessage], None] | None = None,
         on_outcome: Callable[[str], None] | None = None,
         on_breaker_change: Callable[[str, str], None] | None = None,
     ) -> RelayService:
-        """Start the loop from the ``ofd`` and ``sync`` settings sections; returns at once."""
+        """Start the loop from the ``ofd`` and ``sync`` settings sections; returns at once. ``now``: the wall
+        clock of its decisions and of the outbox writes they make (the daemon gives the buffer's)."""
         holder = EndpointHolder(ofd.connect_timeout_s, ofd.read_timeout_s, fix_p_version=ofd.fix_p_version_0102)
         if ofd.host is not None and ofd.port is not None:
             holder.set(ofd.host, ofd.port, "config")
@@ -82,6 +86,7 @@ class RelayService:
             store,
             holder.exchange,
             config,
+            now=now,
             on_answer=on_answer,
             on_outcome=on_outcome,
             on_breaker_change=on_breaker_change,

@@ -14,7 +14,9 @@ import asyncio
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 
+from kkt_adapter.clock import utc_now
 from kkt_adapter.config.secrets import EXPORT_TOKEN_ENV
 from kkt_adapter.config.settings import ExportSettings, SyncSettings
 from kkt_adapter.export.client import ExportClient, ExportClientConfig
@@ -45,10 +47,12 @@ class SyncService:
         sync: SyncSettings,
         token: str | None,
         *,
+        now: Callable[[], datetime] = utc_now,
         on_outcome: Callable[[str], None] | None = None,
         on_breaker_change: Callable[[str, str], None] | None = None,
     ) -> SyncService:
-        """Start the loop from the ``export`` and ``sync`` settings sections; returns at once.
+        """Start the loop from the ``export`` and ``sync`` settings sections; returns at once. ``now``: the
+        wall clock of its decisions and of the writes they make (the daemon gives the buffer's).
 
         ``on_outcome(kind)`` is called after every export call with ``delivered``, ``retry`` or ``permanent``.
         """
@@ -59,7 +63,9 @@ class SyncService:
             submit = _counting(client.submit, on_outcome)
         from_env = bool(os.environ.get(EXPORT_TOKEN_ENV))
         credentials = TokenFile(None if from_env else export.token_file, EXPORT_TOKEN_ENV, client.set_token)
-        worker = SyncWorker(store, submit, config, on_breaker_change=on_breaker_change, credentials=credentials)
+        worker = SyncWorker(
+            store, submit, config, now=now, on_breaker_change=on_breaker_change, credentials=credentials
+        )
         task = asyncio.create_task(worker.run(), name="export-sync")
         return cls(worker, client, task)
 
