@@ -80,7 +80,7 @@ _ROWS_PER_INSERT = 400  # 10 parameters each: within SQLite's 32,766 host parame
 def chained(prev_hash: str, draft: EventDraft) -> EventRow:
     """The row of ``draft`` chained to ``prev_hash`` (its hash is the row's last column)."""
     d = draft
-    detail_json = json.dumps(d.detail or {}, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    detail_json = json.dumps(d.detail, ensure_ascii=False, sort_keys=True, separators=(",", ":")) if d.detail else "{}"
     columns = (d.at, d.kind, d.key, d.from_state, d.to_state, d.actor, d.reason, detail_json)
     return (*columns, prev_hash, row_hash(prev_hash, *columns))
 

@@ -3,7 +3,8 @@
 Operations are plain functions of a :class:`Tx`. The writer thread takes every operation waiting in its
 queue (up to ``group_max``), runs them in one ``BEGIN IMMEDIATE`` transaction and commits once. A caller's
 future is resolved only after that commit returned: a reply sent on it is durable (``synchronous=FULL``).
-Many concurrent receipts therefore share one fsync without any of them being acknowledged early.
+Many concurrent receipts therefore share one fsync without any of them being acknowledged early; while
+receipts arrive concurrently, the writer waits up to half a millisecond for a group to fill (:meth:`Writer._gather`).
 
 One failing operation never undoes the others: the group first runs back to back (no savepoints: each
 SQLite call hands the GIL over, and this is the intake's hot path); if an operation raises, the group is
@@ -42,6 +43,7 @@ ItemT = TypeVar("ItemT")
 _log = logging.getLogger(__name__)
 _STOP = object()
 DISK_CHECK_S = 0.25
+GROUP_WAIT_S = 0.0005  # measured: +8–12 % intake under 16 concurrent clients, p99 no worse (docs/benchmarks.md)
 
 
 @dataclass
@@ -115,10 +117,13 @@ class Writer:
         capacity: int = 500_000,
         min_free_bytes: int = 0,
         on_commit: Callable[[set[str]], None] | None = None,
+        group_wait_s: float = GROUP_WAIT_S,
     ) -> None:
         self.path = path
         self._busy_timeout_ms = busy_timeout_ms
         self._group_max = group_max
+        self._group_wait_s = group_wait_s
+        self._last_group = 1
         self._min_free_bytes = min_free_bytes
         self._low = False  # the file system's last answer (``_disk_low``), and when it was asked
         self._disk_checked: float | None = None
@@ -201,16 +206,8 @@ class Writer:
             first = self._queue.get()
             if first is _STOP:
                 break
-            batch = [first]
-            while len(batch) < self._group_max:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is _STOP:
-                    self._queue.put(_STOP)
-                    break
-                batch.append(nxt)
+            batch = self._gather(first)
+            self._last_group = len(batch)
             try:
                 self._run_batch(batch)
             except Exception as exc:  # the thread must not die: every later caller would wait forever
@@ -220,6 +217,24 @@ class Writer:
         self._conn.close()
         if self._anchor is not None:
             self._anchor.close()
+
+    def _gather(self, first: _Op[Any]) -> list[_Op[Any]]:
+        """``first`` and what else is queued, up to ``group_max``. When the last group had company (receipts
+        are arriving concurrently), wait up to ``group_wait_s`` for more: bigger groups share one fsync and
+        one wake-up, and a lone POS never waits (``docs/benchmarks.md``)."""
+        batch = [first]
+        until = time.monotonic() + (self._group_wait_s if self._last_group > 1 else 0.0)
+        while len(batch) < self._group_max:
+            left = until - time.monotonic()
+            try:
+                nxt = self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if nxt is _STOP:
+                self._queue.put(_STOP)
+                break
+            batch.append(nxt)
+        return batch
 
     def _recover(self, batch: list[_Op[Any]], exc: Exception) -> None:
         """After an unexpected error before a group's commit: roll back, fail its unresolved futures, keep serving."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -172,3 +173,39 @@ def test_the_writer_survives_an_error_outside_any_operation(tmp_path: Path) -> N
     writer.close()
     assert calls == [{"a"}, {"b"}]
     assert committed_keys(tmp_path / "b.db") == {"a", "b"}
+
+
+def test_a_lone_operation_never_waits_for_company(tmp_path: Path) -> None:
+    """One POS posting one receipt at a time: each group has one operation, and none waits the gather window."""
+    writer = Writer(tmp_path / "b.db", group_wait_s=5.0)
+    try:
+        for n in range(3):
+            started = time.monotonic()
+            writer.submit(insert_op(f"k{n}", n), intake=True).result(timeout=10)
+            assert time.monotonic() - started < 2.5
+    finally:
+        writer.close()
+
+
+def test_while_receipts_arrive_together_a_group_waits_for_more(tmp_path: Path) -> None:
+    """After a group with company, an operation arriving within the gather window joins the one before it."""
+    writer = Writer(tmp_path / "b.db", group_wait_s=1.0)
+    seen: list[Tx] = []
+
+    def counting(tx: Tx) -> None:
+        seen.append(tx)
+
+    try:
+        _, release, blocked = hold_writer(writer)
+        together = [writer.submit(counting) for _ in range(2)]  # queued behind the parked one: a group of two
+        release.set()
+        for future in [blocked, *together]:
+            future.result(timeout=10)
+        first = writer.submit(counting)
+        time.sleep(0.2)  # far inside the window, far longer than a group takes without one
+        second = writer.submit(counting)
+        first.result(timeout=10)
+        second.result(timeout=10)
+    finally:
+        writer.close()
+    assert seen[2] is seen[3]
