@@ -20,7 +20,7 @@ from kkt_adapter.buffer.errors import (
     NotFound,
     StoreError,
 )
-from kkt_adapter.buffer.events import EventDraft
+from kkt_adapter.buffer.events import ROWS_PER_INSERT, EventDraft
 from kkt_adapter.buffer.records import FiscalRecord, StoredReceipt, ts
 from kkt_adapter.buffer.states import PENDING, ReceiptState, check_transition
 from kkt_adapter.buffer.writer import Tx
@@ -100,9 +100,16 @@ def insert_receipt(tx: Tx, new: NewReceipt) -> tuple[StoredReceipt, bool]:
 
 def insert_receipts(tx: Tx, news: list[NewReceipt]) -> list[tuple[StoredReceipt, bool] | StoreError]:
     """:func:`insert_receipt` for many receipts, each with its own outcome (a StoreError leaves none of that
-    receipt's writes). When all are new and fit — the intake's usual group — they take one statement: a
-    stored key, or one key twice, makes it write nothing (SQLite backs a failed statement out whole), and
-    then each receipt is stored alone."""
+    receipt's writes). When all are new and fit — the intake's usual group — they take one statement per
+    ``ROWS_PER_INSERT``: a stored key, or one key twice, makes a statement write nothing (SQLite backs a failed
+    statement out whole), and then each of its receipts is stored alone."""
+    outcomes: list[tuple[StoredReceipt, bool] | StoreError] = []
+    for start in range(0, len(news), ROWS_PER_INSERT):
+        outcomes += _insert_together(tx, news[start : start + ROWS_PER_INSERT])
+    return outcomes
+
+
+def _insert_together(tx: Tx, news: list[NewReceipt]) -> list[tuple[StoredReceipt, bool] | StoreError]:
     if len(news) > 1 and tx.pending + len(news) <= tx.capacity:
         values = ", ".join([_NEW_ROW] * len(news))
         rows = [value for new in news for value in _new_row(new)]

@@ -141,3 +141,20 @@ def test_only_one_plain_content_length_within_the_limit_is_taken(values: list[by
 
     headers = Headers(raw=[(b"content-length", v) for v in values])
     assert declared_length(headers, 1024) == expected
+
+
+def test_the_front_and_the_full_stack_answer_alike(client: httpx.Client, valid_receipt: Make) -> None:
+    """The same receipt through the front (``application/json``) and through the documented FastAPI route
+    (another JSON media type): the same status, headers and body but for the key and the times."""
+
+    def answer(key: str, content_type: str) -> tuple[int, dict[str, str], dict[str, Any]]:
+        body = json.dumps(valid_receipt()).encode()
+        response = client.post(
+            "/v1/receipts", content=body, headers={"Content-Type": content_type, "Idempotency-Key": key}
+        )
+        skip = ("date", "content-length")
+        headers = {k: v.replace(key, "KEY") for k, v in response.headers.items() if k not in skip}
+        data = {k: v for k, v in response.json().items() if k not in ("id", "created_at", "updated_at")}
+        return response.status_code, headers, data
+
+    assert answer("via-front", "application/json") == answer("via-stack", "application/vnd.pos+json")

@@ -56,18 +56,19 @@ def stored(path: Path) -> dict[str, tuple[int, str]]:
 
 
 def test_a_groups_new_receipts_get_the_seqs_the_buffer_holds(tmp_path: Path) -> None:
-    """Thirty new receipts after a gap in the seqs (a deleted row): each record's seq is its row's seq."""
+    """Seventy new receipts (three statements) after a gap in the seqs (a deleted row): each record's seq is
+    its row's seq."""
     path = tmp_path / "b.db"
     writer = Writer(path)
     try:
         in_one_group(writer, [new("old-1"), new("old-2")])
         writer.submit(lambda tx: tx.conn.execute("DELETE FROM receipts WHERE key = 'old-2'")).result(timeout=10)
-        outcomes = in_one_group(writer, [new(f"k{n}", n) for n in range(30)])
+        outcomes = in_one_group(writer, [new(f"k{n}", n) for n in range(70)])
     finally:
         writer.close()
     rows = stored(path)
-    assert [created for _, created in outcomes] == [True] * 30
-    assert {record.key: record.seq for record, _ in outcomes} == {f"k{n}": rows[f"k{n}"][0] for n in range(30)}
+    assert [created for _, created in outcomes] == [True] * 70
+    assert {record.key: record.seq for record, _ in outcomes} == {f"k{n}": rows[f"k{n}"][0] for n in range(70)}
     assert rows["k0"][0] == 3  # AUTOINCREMENT never reuses the deleted seq 2 (the highest row's)
 
 
@@ -145,3 +146,21 @@ def test_a_failing_operation_in_the_group_leaves_the_receipts_stored(tmp_path: P
         assert conn.execute("SELECT count(*) FROM settings WHERE name = 'x'").fetchone()[0] == 0
     finally:
         conn.close()
+
+
+def test_a_retry_in_a_later_statement_of_the_group_is_its_replay(tmp_path: Path) -> None:
+    """Forty receipts in one group, the 36th a retry of the 4th (same body): 39 stored, the retry answered
+    with the stored record; the other receipts of its statement are stored one by one."""
+    path = tmp_path / "b.db"
+    writer = Writer(path)
+    items = [new(f"a{n}", n) for n in range(40)]
+    items[35] = new("a3", 3)
+    try:
+        outcomes = in_one_group(writer, items)
+    finally:
+        writer.close()
+    rows = stored(path)
+    assert len(rows) == 39
+    assert [o[1] for o in outcomes] == [n != 35 for n in range(40)]
+    assert outcomes[35][0].seq == outcomes[3][0].seq == rows["a3"][0]
+    assert {o[0].key: o[0].seq for o in outcomes} == {k: v[0] for k, v in rows.items()}
