@@ -4,7 +4,7 @@ Operations are plain functions of a :class:`Tx`. The writer thread takes every o
 queue (up to ``group_max``), runs them in one ``BEGIN IMMEDIATE`` transaction and commits once. A caller's
 future is resolved only after that commit returned: a reply sent on it is durable (``synchronous=FULL``).
 Many concurrent receipts therefore share one fsync without any of them being acknowledged early; while
-receipts arrive concurrently, the writer waits up to half a millisecond for a group to fill (:meth:`Writer._gather`).
+receipts arrive concurrently, a group of them waits half a millisecond to fill (:meth:`Writer._gather`).
 
 One failing operation never undoes the others: the group first runs back to back (no savepoints: each
 SQLite call hands the GIL over, and this is the intake's hot path); if an operation raises, the group is
@@ -219,11 +219,13 @@ class Writer:
             self._anchor.close()
 
     def _gather(self, first: _Op[Any]) -> list[_Op[Any]]:
-        """``first`` and what else is queued, up to ``group_max``. When the last group had company (receipts
-        are arriving concurrently), first sleep ``group_wait_s`` so that more arrive: bigger groups share one
-        fsync and one wake-up, and a lone POS never waits (``docs/benchmarks.md``). One sleep, not a wait per
-        arrival: each wake-up of this thread would take the GIL from the event loop that is parsing them."""
-        if self._last_group > 1 and self._group_wait_s > 0:
+        """``first`` and what else is queued, up to ``group_max``. When ``first`` is a new receipt and the
+        last group had company (receipts are arriving concurrently), first sleep ``group_wait_s`` so that more
+        arrive: bigger groups share one fsync and one wake-up. A lone POS never waits, nor does a device's
+        write (an intent must be durable before its first byte goes out: it is on the printing's path).
+        One sleep, not a wait per arrival: each wake-up of this thread would take the GIL from the event loop
+        that is parsing them (``docs/benchmarks.md``)."""
+        if first.intake and self._last_group > 1 and self._group_wait_s > 0:
             time.sleep(self._group_wait_s)
         batch = [first]
         while len(batch) < self._group_max:

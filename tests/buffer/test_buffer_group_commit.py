@@ -188,7 +188,8 @@ def test_a_lone_operation_never_waits_for_company(tmp_path: Path) -> None:
 
 
 def test_while_receipts_arrive_together_a_group_waits_for_more(tmp_path: Path) -> None:
-    """After a group with company, an operation arriving within the gather window joins the one before it."""
+    """After a group with company, a new receipt arriving within the gather window joins the one before it;
+    a device's write (not intake) is never held back by the window."""
     writer = Writer(tmp_path / "b.db", group_wait_s=1.0)
     seen: list[Tx] = []
 
@@ -197,15 +198,19 @@ def test_while_receipts_arrive_together_a_group_waits_for_more(tmp_path: Path) -
 
     try:
         _, release, blocked = hold_writer(writer)
-        together = [writer.submit(counting) for _ in range(2)]  # queued behind the parked one: a group of two
+        together = [writer.submit(counting, intake=True) for _ in range(2)]  # queued behind the parked one
         release.set()
         for future in [blocked, *together]:
             future.result(timeout=10)
-        first = writer.submit(counting)
+        first = writer.submit(counting, intake=True)
         time.sleep(0.2)  # far inside the window, far longer than a group takes without one
-        second = writer.submit(counting)
+        second = writer.submit(counting, intake=True)
         first.result(timeout=10)
         second.result(timeout=10)
+        started = time.monotonic()
+        writer.submit(counting).result(timeout=10)  # the last group had company; this is a device's write
+        device_write_s = time.monotonic() - started
     finally:
         writer.close()
     assert seen[2] is seen[3]
+    assert device_write_s < 0.5
