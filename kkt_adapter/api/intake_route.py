@@ -25,6 +25,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from starlette.datastructures import Headers, State
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from kkt_adapter.api.deps import Services, pos_refusal
@@ -98,17 +99,18 @@ class IntakeFront:
     async def _answer(
         self, services: Services, receipt: ReceiptIn, headers: Headers, scope: Scope, receive: Receive, send: Send
     ) -> None:
+        response: Response
         refusal = pos_refusal(services, headers.get("authorization"))
-        try:
-            if refusal is not None:
-                raise refusal
-            response = await take_receipt(
-                services, receipt, headers.get("idempotency-key"), scope.get("query_string", b"")
-            )
-        except ApiError as exc:
-            response = api_error_response(exc)
-        except StoreError as exc:
-            response = buffer_error_response(exc)
+        if refusal is not None:
+            response = api_error_response(refusal)
+        else:
+            try:
+                key_header, query = headers.get("idempotency-key"), scope.get("query_string", b"")
+                response = await take_receipt(services, receipt, key_header, query)
+            except ApiError as exc:
+                response = api_error_response(exc)
+            except StoreError as exc:
+                response = buffer_error_response(exc)
         await response(scope, receive, send)
 
 
