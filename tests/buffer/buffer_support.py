@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +15,7 @@ from daemon_harness import make_receipt
 
 from kkt_adapter.buffer.records import FiscalRecord
 from kkt_adapter.buffer.store import Store
+from kkt_adapter.buffer.writer import Tx, Writer
 from kkt_adapter.receipts.model import ReceiptIn
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -24,6 +27,19 @@ def receipt(variant: int = 0) -> ReceiptIn:
     return ReceiptIn.model_validate(
         make_receipt(items=items, total_kop=100, payments=[{"type": "cash", "amount_kop": 100}])
     )
+
+
+def hold_writer(writer: Writer) -> tuple[threading.Event, threading.Event, Future[None]]:
+    """Park the writer thread inside an operation until ``release`` is set; ``inside`` is set when parked."""
+    inside, release = threading.Event(), threading.Event()
+
+    def blocker(_: Tx) -> None:
+        inside.set()
+        assert release.wait(timeout=10)
+
+    future = writer.submit(blocker)
+    assert inside.wait(timeout=10)
+    return inside, release, future
 
 
 def fiscal(fd_number: int) -> FiscalRecord:

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import threading
 from pathlib import Path
 from typing import Any
 
-from buffer_support import NOW, receipt
+from buffer_support import NOW, hold_writer, receipt
 
 from kkt_adapter.buffer import ops
 from kkt_adapter.buffer.errors import BufferFull, IdempotencyConflict
@@ -25,21 +24,15 @@ def new(key: str, variant: int = 0) -> ops.NewReceipt:
 def in_one_group(writer: Writer, items: list[ops.NewReceipt], extra: Any = None) -> list[Any]:
     """Queue ``items`` (and ``extra``, an operation, in the middle) while the writer is parked, so that they
     all run in one group; return each outcome (a result or the exception)."""
-    inside, release = threading.Event(), threading.Event()
-
-    def park(_: Tx) -> None:
-        inside.set()
-        assert release.wait(timeout=10)
+    _, release, parked = hold_writer(writer)
 
     async def scenario() -> list[Any]:
-        parked = asyncio.ensure_future(writer.run(park))
-        await asyncio.to_thread(inside.wait, 10)
         calls = [asyncio.ensure_future(writer.run_each(ops.insert_receipts, item, intake=True)) for item in items]
         if extra is not None:
             calls.insert(len(calls) // 2, asyncio.ensure_future(writer.run(extra)))
         await asyncio.sleep(0.05)  # every call is queued behind the parked operation
         release.set()
-        await parked
+        await asyncio.wrap_future(parked)
         return list(await asyncio.gather(*calls, return_exceptions=True))
 
     return asyncio.run(scenario())

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from buffer_support import NOW, receipt
+from buffer_support import NOW, hold_writer, receipt
 
 from kkt_adapter.buffer import ops
 from kkt_adapter.buffer.db import open_buffer
@@ -35,19 +35,6 @@ def insert_op(key: str, variant: int = 0) -> Any:
         return ops.insert_receipt(tx, ops.NewReceipt.prepare(key, receipt(variant), "kkt1", TaxSystem.OSN, NOW))
 
     return op
-
-
-def hold_writer(writer: Writer) -> tuple[threading.Event, threading.Event, Future[None]]:
-    """Park the writer thread inside an operation until ``release`` is set; ``inside`` is set when parked."""
-    inside, release = threading.Event(), threading.Event()
-
-    def blocker(_: Tx) -> None:
-        inside.set()
-        assert release.wait(timeout=10)
-
-    future = writer.submit(blocker)
-    assert inside.wait(timeout=10)
-    return inside, release, future
 
 
 def test_queued_operations_share_one_transaction_and_resolve_after_its_commit(tmp_path: Path) -> None:

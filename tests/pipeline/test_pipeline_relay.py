@@ -293,6 +293,15 @@ async def _device_mode(rig: Rig) -> None:
     await restart(rig, rig.pipeline.settings.model_copy(update={"ofd": OfdSettings(mode=OfdMode.DEVICE)}))
 
 
+async def _two_fiscalized_in_device_mode(rig: Rig) -> None:
+    """``ofd.mode = device``, then receipts "a" and "b" sold and fiscalized (none acknowledged by the OFD)."""
+    await _device_mode(rig)
+    for key in ("a", "b"):
+        await rig.post(key, sale(1000, key), DEVICE)
+    fiscal = frozenset({ReceiptState.FISCALIZED})
+    await wait_until(lambda: all_in(rig.store, ["a", "b"], fiscal), 10, "fiscalized")
+
+
 def test_device_mode_confirms_only_receipts_below_the_fns_first_unsent_fd(tmp_path: Path) -> None:
     """With ``ofd.mode = device`` nothing is confirmed while the FN queues everything; once the KKT's queue
     moves past the first receipt (emulator ``ofd_ack``), the FN watch's FF39 confirms it and not the next."""
@@ -301,11 +310,7 @@ def test_device_mode_confirms_only_receipts_below_the_fns_first_unsent_fd(tmp_pa
         rig = await open_rig(tmp_path, [DEVICE])
         emu = rig.emulators[DEVICE]
         try:
-            await _device_mode(rig)
-            for key in ("a", "b"):
-                await rig.post(key, sale(1000, key), DEVICE)
-            fiscal = frozenset({ReceiptState.FISCALIZED})
-            await wait_until(lambda: all_in(rig.store, ["a", "b"], fiscal), 10, "fiscalized")
+            await _two_fiscalized_in_device_mode(rig)
             await asyncio.sleep(1.2)  # two FN watches (every 0.5 s in the rig) with the whole queue unsent
             assert not await _confirmed(rig, "a")
             emu.ofd_ack(await _fiscal_fd(rig, "a"))
@@ -327,11 +332,7 @@ def test_device_mode_confirms_every_receipt_in_one_event_when_the_queue_empties(
         rig = await open_rig(tmp_path, [DEVICE])
         emu = rig.emulators[DEVICE]
         try:
-            await _device_mode(rig)
-            for key in ("a", "b"):
-                await rig.post(key, sale(1000, key), DEVICE)
-            fiscal = frozenset({ReceiptState.FISCALIZED})
-            await wait_until(lambda: all_in(rig.store, ["a", "b"], fiscal), 10, "fiscalized")
+            await _two_fiscalized_in_device_mode(rig)
             emu.ofd_ack()
             await wait_until(lambda: _confirmed(rig, "b"), 10, "the receipts confirmed from FF39")
             assert await _confirmed(rig, "a")
