@@ -2,10 +2,11 @@
 
 A hash chain detects an edited, inserted or deleted row *inside* the log, but not rows cut from its end:
 the shortened log is still a valid chain. So the writer records the head it committed — the newest
-event's ``seq`` and ``hash`` — in a small file beside the database (``<db>.chain-head``), fsync'd after
-every commit that appended events and before any caller is told. :func:`check_tail` then compares the
-table with that record: a table that ends before the anchored ``seq`` or holds another hash there has
-lost its tail.
+event's ``seq`` and ``hash`` — in a small file beside the database (``<db>.chain-head``), written after
+every commit that appended events and before any caller is told, and fsync'd at most
+``ANCHOR_SYNC_S`` later (:class:`~kkt_adapter.buffer.writer.Writer`; a crash of the daemon loses nothing
+written, a power cut at most that last half second). :func:`check_tail` then compares the table with that
+record: a table that ends before the anchored ``seq`` or holds another hash there has lost its tail.
 
 The file has two fixed slots (at offsets 0 and 4096, one per page); a record goes to slot ``seq % 2`` and
 carries a CRC. A torn or lost write of one slot leaves the other one, whose head is older: an anchor may
@@ -91,9 +92,15 @@ class AnchorFile:
             os.close(self._fd)
             raise
 
-    def write(self, anchor: Anchor) -> None:
-        """Durably record ``anchor`` (returns after ``fdatasync``); raises OSError when the disk refuses."""
+    def write(self, anchor: Anchor, sync: bool = True) -> None:
+        """Record ``anchor``, durably when ``sync`` (returns after ``fdatasync``; otherwise call :meth:`sync`
+        later); raises OSError when the disk refuses."""
         os.pwrite(self._fd, encode(anchor), (anchor.seq % 2) * _SLOT_BYTES)
+        if sync:
+            os.fdatasync(self._fd)
+
+    def sync(self) -> None:
+        """Make what was written durable."""
         os.fdatasync(self._fd)
 
     def reset(self, anchor: Anchor) -> None:

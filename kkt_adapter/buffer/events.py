@@ -73,7 +73,9 @@ class EventDraft:
 
 
 EventRow = tuple[str, str, str | None, str | None, str | None, str, str, str, str, str]
-_COLUMNS = "at, kind, key, from_state, to_state, actor, reason, detail, prev_hash, hash"
+_COLUMNS = "at, kind, key, from_state, to_state, actor, reason, detail, prev_hash, hash, receipt_seq"
+# the receipt's seq (schema migration 7) is looked up by the key: NULL for events of no receipt
+_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT seq FROM receipts WHERE key = ?))"
 # Rows per multi-row INSERT. The sqlite3 module caches each distinct statement text with its last bound
 # values: at most this many shapes, each of at most this many rows (400 made the drain's RSS grow by 40 MB).
 ROWS_PER_INSERT = 32
@@ -93,8 +95,8 @@ def insert_rows(conn: sqlite3.Connection, rows: list[EventRow]) -> int:
     seq = 0
     for start in range(0, len(rows), ROWS_PER_INSERT):
         chunk = rows[start : start + ROWS_PER_INSERT]
-        values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
-        flat = [value for row in chunk for value in row]
+        values = ", ".join([_ROW] * len(chunk))
+        flat = [value for row in chunk for value in (*row, row[2])]
         cursor = conn.execute(f"INSERT INTO events ({_COLUMNS}) VALUES {values}", flat)  # noqa: S608 — placeholders
         seq = int(cursor.lastrowid or 0)
     return seq

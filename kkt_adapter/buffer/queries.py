@@ -72,11 +72,17 @@ def dead(conn: sqlite3.Connection, limit: int, offset: int) -> list[StoredReceip
     return [StoredReceipt.from_row(r) for r in rows]
 
 
+_EVENT_COLUMNS = "seq, at, kind, key, from_state, to_state, actor, reason, detail"
+# A receipt's events by the receipt's seq, any other key's by the key (schema migration 7).
+EVENTS_OF = (
+    f"SELECT {_EVENT_COLUMNS} FROM events WHERE receipt_seq = (SELECT seq FROM receipts WHERE key = ?) AND key = ?"  # noqa: S608 — constant columns
+    f" UNION ALL SELECT {_EVENT_COLUMNS} FROM events WHERE receipt_seq IS NULL AND key = ? ORDER BY seq"
+)
+
+
 def events_of(conn: sqlite3.Connection, key: str) -> list[Event]:
-    rows = conn.execute(
-        "SELECT seq, at, kind, key, from_state, to_state, actor, reason, detail FROM events WHERE key = ? ORDER BY seq",
-        (key,),
-    ).fetchall()
+    """The events under ``key`` (a receipt's or an outbox row's), oldest first."""
+    rows = conn.execute(EVENTS_OF, (key, key, key)).fetchall()
     return [_event(r) for r in rows]
 
 

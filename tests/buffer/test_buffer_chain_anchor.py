@@ -4,16 +4,20 @@ backups carry it, and an audited restart acknowledges exactly one break."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import sqlite3
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from kkt_adapter.buffer.anchor import Anchor, decode, encode, head_path, read_anchor
+from kkt_adapter.buffer import writer as writer_module
+from kkt_adapter.buffer.anchor import Anchor, AnchorFile, decode, encode, head_path, read_anchor
 from kkt_adapter.buffer.backup import create_backup, verify_backup
 from kkt_adapter.buffer.store import Store
+from kkt_adapter.buffer.writer import ANCHOR_SYNC_S
 from kkt_adapter.daemon.lock import hold_pid_lock, pid_path, release_pid_lock
 from kkt_adapter.ops import cli_audit, cli_backup
 from kkt_adapter.ops.checks_store import check_buffer
@@ -63,6 +67,77 @@ def test_the_head_record_follows_every_commit(db: Path) -> None:
         seq, digest = conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
     conn.close()
     assert read_anchor(head_path(db)) == Anchor(seq, digest)
+
+
+def _sync_times(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Record when the head record is synced (the real ``fdatasync`` still runs)."""
+    times: list[float] = []
+    real = AnchorFile.sync
+
+    def sync(self: AnchorFile) -> None:
+        real(self)
+        times.append(time.monotonic())
+
+    monkeypatch.setattr(AnchorFile, "sync", sync)
+    return times
+
+
+def _newest(db: Path) -> Anchor:
+    with sqlite3.connect(db) as conn:
+        seq, digest = conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+    conn.close()
+    return Anchor(seq, digest)
+
+
+def test_the_head_is_written_before_the_caller_is_told_and_synced_soon_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A caller told "stored" finds the record naming its commit; the record is synced, once, within
+    ``ANCHOR_SYNC_S`` while the writer is idle."""
+    synced = _sync_times(monkeypatch)
+    path = tmp_path / "buffer.db"
+
+    async def one() -> None:
+        store = await Store.open(path)
+        try:
+            await store.insert_receipt("k0", RECEIPT, "kkt1", TaxSystem.OSN)
+            told = time.monotonic()
+            assert read_anchor(head_path(path)) == _newest(path)
+            await asyncio.sleep(ANCHOR_SYNC_S + 0.5)
+            assert len(synced) == 1
+            assert told < synced[0] <= told + ANCHOR_SYNC_S + 0.2
+        finally:
+            await store.close()
+
+    asyncio.run(one())
+
+
+def test_under_steady_writes_the_head_is_synced_every_interval_not_every_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One receipt after another for a second: the record follows every commit and is synced at least
+    every ``ANCHOR_SYNC_S`` (here 0.1 s), far fewer times than there were commits; closing syncs the last."""
+    monkeypatch.setattr(writer_module, "ANCHOR_SYNC_S", 0.1)
+    synced = _sync_times(monkeypatch)
+    path = tmp_path / "buffer.db"
+
+    async def steady() -> int:
+        store = await Store.open(path)
+        try:
+            commits, started = 0, time.monotonic()
+            while time.monotonic() - started < 1.0 and commits < 5000:
+                await store.insert_receipt(f"k{commits}", RECEIPT, "kkt1", TaxSystem.OSN)
+                commits += 1
+                assert read_anchor(head_path(path)) == _newest(path)
+            gaps = [b - a for a, b in itertools.pairwise([started, *synced])]
+            assert max(gaps) <= 0.1 + 0.15, gaps
+            return commits
+        finally:
+            await store.close()
+
+    commits = asyncio.run(steady())
+    assert 5 <= len(synced) < commits / 2
+    assert read_anchor(head_path(path)) == _newest(path)
 
 
 def test_a_torn_slot_falls_back_to_the_other_older_one() -> None:

@@ -144,4 +144,6 @@ def test_power_cuts_keep_every_invariant(tmp_path: Path, fuse_ready: None) -> No
     assert f"cuts at random points under load               {SHORT_CUTS}" in out
     walked = re.search(r"cuts at fsync boundaries of one receipt's life\s+(\d+)", out)
     assert walked is not None
-    assert int(walked.group(1)) >= 8, out
+    # one boundary per commit of the receipt's life (intake, intent, fiscal result, export…) and one per
+    # sync of the head record (at most every half second since it stopped being synced before each answer)
+    assert int(walked.group(1)) >= 5, out
