@@ -29,6 +29,7 @@ from kkt_adapter.buffer.chain_check import startup_check
 from kkt_adapter.buffer.db import connect
 from kkt_adapter.buffer.errors import IdempotencyConflict, StorageUnavailable
 from kkt_adapter.buffer.events import ChainVerdict, Event
+from kkt_adapter.buffer.inline import InlineIntake
 from kkt_adapter.buffer.outbox_store import OutboxMethods
 from kkt_adapter.buffer.records import FiscalRecord, StoredReceipt, ts
 from kkt_adapter.buffer.states import ReceiptState
@@ -47,6 +48,7 @@ class Store(OutboxMethods):
 
     def __init__(self, writer: Writer, path: Path, busy_timeout_ms: int, clock: Clock) -> None:
         self.writer = writer
+        self._inline = InlineIntake(writer)
         self.clock = clock
         self._loop = asyncio.get_running_loop()
         self._reader_conn: sqlite3.Connection | None = None
@@ -85,6 +87,7 @@ class Store(OutboxMethods):
         return store
 
     async def close(self) -> None:
+        await self._inline.close()
         await asyncio.to_thread(self.writer.close)
         await asyncio.get_running_loop().run_in_executor(self._reader, self._close_reader)
         self._reader.shutdown(wait=True)
@@ -162,7 +165,7 @@ class Store(OutboxMethods):
         """Atomically: store a new receipt as ``accepted`` with its event, or find the same one (``created``
         False); resolves after the commit. Another body under the key is :class:`IdempotencyConflict`."""
         new = ops.NewReceipt.prepare(key, receipt, device_id, tax_system, self.clock())
-        return await self.writer.run_each(ops.insert_receipts, new, intake=True)
+        return await self._inline.insert(new)
 
     async def find_replay(self, key: str, receipt: ReceiptIn) -> StoredReceipt | None:
         """The receipt stored under ``key`` if ``receipt`` is its replay (same body), None for a new key;

@@ -1,4 +1,4 @@
-"""The single writer: one thread, one connection, group commit.
+"""The single writer: one connection, group commit, on the writer thread or — for the intake — the loop.
 
 Operations are plain functions of a :class:`Tx`. The writer thread takes every operation waiting in its
 queue (up to ``group_max``), runs them in one ``BEGIN IMMEDIATE`` transaction and commits once. A caller's
@@ -12,7 +12,10 @@ rolled back and run again with each operation under its own savepoint. So an ope
 its only effects must be on its :class:`Tx` (every operation of the buffer is).
 
 The intake's inserts go through :meth:`Writer.run_each`: the group's items of one ``run_many`` function are
-handed to it in one call (``ops.insert_receipts``: one statement for all of a group's new receipts).
+handed to it in one call (``ops.insert_receipts``: one statement for all of a group's new receipts). While
+the writer thread is idle, the intake's groups are run on the event loop instead and committed on another
+thread (:meth:`Writer.begin_inline`, :meth:`Writer.commit_inline`, ``buffer/inline.py``): one lock keeps
+the connection to one group at a time, wherever it runs.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ T = TypeVar("T")
 ItemT = TypeVar("ItemT")
 _log = logging.getLogger(__name__)
 _STOP = object()
+_TICK = object()  # wakes the writer thread to sync the chain-head record in time (after an inline group)
 DISK_CHECK_S = 0.25
 # The chain-head record is written after every commit and made durable at most this long after: an
 # fdatasync per group, before its callers were told, cost the intake a few per cent (docs/benchmarks.md).
@@ -99,6 +103,10 @@ class _Op(Generic[T]):
     many: tuple[RunMany, Any] | None = None  # ``run_many`` and this op's item (:meth:`Writer.run_each`)
 
 
+class _GoThroughQueue(Exception):
+    """An inline group that cannot be taken on the event loop (see :meth:`Writer.begin_inline`)."""
+
+
 def storage_error(exc: sqlite3.Error) -> StorageUnavailable:
     """Translate a failed write into a clear, retryable error."""
     text = str(exc)
@@ -132,6 +140,11 @@ class Writer:
         self._disk_checked: float | None = None
         self._on_commit = on_commit
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        # held for a whole group, from BEGIN to its bookkeeping: by the writer thread, or from the event
+        # loop's begin_inline to the commit_inline of the thread that commits it
+        self._lock = threading.Lock()
+        self._wanted = False  # the writer thread has an operation in hand: no group begins on the loop
+        self._closing = False
         self._conn = open_buffer(path, busy_timeout_ms)
         marks = ",".join("?" * len(PENDING))
         self.pending: int = self._conn.execute(
@@ -202,26 +215,93 @@ class Writer:
 
     def close(self) -> None:
         """Finish what is queued, then close the connection."""
+        self._closing = True
         self._queue.put(_STOP)
         self._thread.join(timeout=30)
+
+    # --- a group opened on the event loop (``buffer/inline.py``) ----------------------------------------
+
+    def begin_inline(self, run_many: RunMany, items: list[Any]) -> tuple[Tx, list[Any]] | None:
+        """On the event loop, while the writer is idle: take the connection and run ``run_many(items)`` in a
+        new transaction, left open for :meth:`commit_inline` (on another thread: the COMMIT waits for the
+        disk). None when the writer is busy or closing, another process is writing, the disk is low or
+        anything fails: then nothing was written and the caller goes through the queue, whose group rules
+        decide. The loop never waits: the lock is only tried, and SQLite's busy timeout is 0 meanwhile."""
+        if self._closing or self._wanted or not self._queue.empty() or not self._lock.acquire(blocking=False):
+            return None
+        try:
+            if self._disk_low():
+                raise _GoThroughQueue
+            self._conn.execute("PRAGMA busy_timeout=0")
+            self._conn.execute("BEGIN IMMEDIATE")
+            tx = Tx(self._conn, events.last_hash(self._conn), self.pending, self.capacity)
+            outcomes = run_many(tx, items)
+            tx.flush()
+            if not self._conn.in_transaction:  # SQLite rolled it back (disk full, I/O error)
+                raise _GoThroughQueue
+        except Exception:
+            self._end_inline(rollback=True)
+            return None
+        return tx, outcomes
+
+    def commit_inline(self, tx: Tx) -> StorageUnavailable | None:
+        """Commit a transaction of :meth:`begin_inline` and give the connection back; the error that undid
+        it, if any (its operations' outcomes stand only when None). Never on the event loop."""
+        try:
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            error = storage_error(exc)
+            self.last_error = str(error)
+            self._end_inline(rollback=True)
+            return error
+        if tx.head is not None:
+            unsynced = self._anchor_due is not None
+            self._move_anchor(tx.head, tx.reanchor)
+            if not unsynced and self._anchor_due is not None:
+                self._queue.put(_TICK)  # the writer thread may be waiting without a timeout
+        self.pending, self.last_error = tx.pending, None
+        self._end_inline(rollback=False)
+        return None
+
+    def committed(self, changed: set[str]) -> None:
+        """Tell the commit listener what a group of :meth:`commit_inline` changed (after its callers)."""
+        if changed and self._on_commit is not None:
+            try:
+                self._on_commit(changed)
+            except Exception:  # the group is committed and told so: a listener's bug is not a storage failure
+                _log.exception("a commit listener failed; the committed group stands")
+
+    def _end_inline(self, rollback: bool) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            if rollback and self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            self._conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_ms)}")
+        self._lock.release()
+
+    # --- the writer thread --------------------------------------------------------------------------------
 
     def _loop(self) -> None:
         while True:
             first = self._next()
             if first is _STOP:
                 break
+            if first is _TICK:
+                continue
+            self._wanted = True
             batch = self._gather(first)
             self._last_group = len(batch)
-            try:
-                self._run_batch(batch)
-            except Exception as exc:  # the thread must not die: every later caller would wait forever
-                self._recover(batch, exc)
-            finally:
-                _wake(batch)
-        self._conn.close()
-        if self._anchor is not None:
-            self._sync_anchor()
-            self._anchor.close()
+            with self._lock:
+                self._wanted = False
+                try:
+                    self._run_batch(batch)
+                except Exception as exc:  # the thread must not die: every later caller would wait forever
+                    self._recover(batch, exc)
+            _wake(batch)
+        with self._lock:
+            self._conn.close()
+            if self._anchor is not None:
+                self._sync_anchor()
+                self._anchor.close()
 
     def _next(self) -> Any:
         """The next queued operation; while waiting for it, the chain-head record is synced when due."""
@@ -230,7 +310,8 @@ class Writer:
         try:
             return self._queue.get(timeout=max(0.0, self._anchor_due - time.monotonic()))
         except queue.Empty:
-            self._sync_anchor()
+            with self._lock:
+                self._sync_anchor()
             return self._queue.get()
 
     def _gather(self, first: _Op[Any]) -> list[_Op[Any]]:
@@ -251,7 +332,8 @@ class Writer:
             if nxt is _STOP:
                 self._queue.put(_STOP)
                 break
-            batch.append(nxt)
+            if nxt is not _TICK:
+                batch.append(nxt)
         return batch
 
     def _recover(self, batch: list[_Op[Any]], exc: Exception) -> None:
