@@ -264,7 +264,7 @@ class Writer:
         return None
 
     def committed(self, changed: set[str]) -> None:
-        """Tell the commit listener what a group of :meth:`commit_inline` changed (after its callers)."""
+        """Tell the commit listener what a committed group changed (after its callers were told)."""
         if changed and self._on_commit is not None:
             try:
                 self._on_commit(changed)
@@ -272,9 +272,10 @@ class Writer:
                 _log.exception("a commit listener failed; the committed group stands")
 
     def _end_inline(self, rollback: bool) -> None:
-        with contextlib.suppress(sqlite3.Error):
-            if rollback and self._conn.in_transaction:
+        if rollback and self._conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
                 self._conn.execute("ROLLBACK")
+        with contextlib.suppress(sqlite3.Error):
             self._conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_ms)}")
         self._lock.release()
 
@@ -415,11 +416,7 @@ class Writer:
             else:
                 op.future.set_exception(value)
         _wake(batch)  # the callers first, then the commit listeners (as before: wrap_future woke them first)
-        if tx.changed and self._on_commit is not None:
-            try:
-                self._on_commit(tx.changed)
-            except Exception:  # the group is committed and told so: a listener's bug is not a storage failure
-                _log.exception("a commit listener failed; the committed group stands")
+        self.committed(tx.changed)
         return True
 
     def _abort(self, batch: list[_Op[Any]], error: StorageUnavailable) -> None:
