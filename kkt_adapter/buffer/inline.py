@@ -80,7 +80,10 @@ class InlineIntake:
         outcomes: list[Outcome | StoreError],
     ) -> None:  # fmt: skip
         """On the committing thread: COMMIT, then tell the callers (on their loop), then the listeners."""
-        error = self._writer.commit_inline(tx)
+        try:
+            error = self._writer.commit_inline(tx)
+        except Exception as exc:  # the callers must hear something; a replay finds what was stored
+            error = StorageUnavailable(f"the commit failed ({exc}): the receipt may not be saved; post it again")
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody awaits any more
             loop.call_soon_threadsafe(self._settle, loop, group, outcomes, error)
         if error is None:

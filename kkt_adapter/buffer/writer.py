@@ -254,13 +254,15 @@ class Writer:
             self.last_error = str(error)
             self._end_inline(rollback=True)
             return error
-        if tx.head is not None:
-            unsynced = self._anchor_due is not None
-            self._move_anchor(tx.head, tx.reanchor)
-            if not unsynced and self._anchor_due is not None:
-                self._queue.put(_TICK)  # the writer thread may be waiting without a timeout
-        self.pending, self.last_error = tx.pending, None
-        self._end_inline(rollback=False)
+        try:
+            if tx.head is not None:
+                unsynced = self._anchor_due is not None
+                self._move_anchor(tx.head, tx.reanchor)
+                if not unsynced and self._anchor_due is not None:
+                    self._queue.put(_TICK)  # the writer thread may be waiting without a timeout
+            self.pending, self.last_error = tx.pending, None
+        finally:  # whatever happens, the connection is given back: the writer thread waits for it
+            self._end_inline(rollback=False)
         return None
 
     def committed(self, changed: set[str]) -> None:
