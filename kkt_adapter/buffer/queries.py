@@ -88,8 +88,7 @@ def events_of(conn: sqlite3.Connection, key: str) -> list[Event]:
 
 def audit_events(conn: sqlite3.Connection, limit: int) -> list[Event]:
     rows = conn.execute(
-        "SELECT seq, at, kind, key, from_state, to_state, actor, reason, detail FROM events"
-        " WHERE kind = 'audit' ORDER BY seq DESC LIMIT ?",
+        f"SELECT {_EVENT_COLUMNS} FROM events WHERE kind = 'audit' ORDER BY seq DESC LIMIT ?",  # noqa: S608
         (limit,),
     ).fetchall()
     return [_event(r) for r in rows]

@@ -255,12 +255,7 @@ class Writer:
             self._end_inline(rollback=True)
             return error
         try:
-            if tx.head is not None:
-                unsynced = self._anchor_due is not None
-                self._move_anchor(tx.head, tx.reanchor)
-                if not unsynced and self._anchor_due is not None:
-                    self._queue.put(_TICK)  # the writer thread may be waiting without a timeout
-            self.pending, self.last_error = tx.pending, None
+            self._note_commit(tx)
         finally:  # whatever happens, the connection is given back: the writer thread waits for it
             self._end_inline(rollback=False)
         return None
@@ -409,9 +404,7 @@ class Writer:
         except sqlite3.Error as exc:
             self._abort(batch, storage_error(exc))
             return True
-        if tx.head is not None:
-            self._move_anchor(tx.head, tx.reanchor)
-        self.pending, self.last_error = tx.pending, None
+        self._note_commit(tx)
         for op, (ok, value) in zip(batch, outcomes, strict=True):
             if ok:
                 op.future.set_result(value)
@@ -425,6 +418,12 @@ class Writer:
         if self._conn.in_transaction:
             self._conn.execute("ROLLBACK")
         self._fail_all(batch, error)
+
+    def _note_commit(self, tx: Tx) -> None:
+        """The bookkeeping of a committed group, whichever way it ran: the head record, the pending count."""
+        if tx.head is not None:
+            self._move_anchor(tx.head, tx.reanchor)
+        self.pending, self.last_error = tx.pending, None
 
     def _move_anchor(self, head: Anchor, restart: bool) -> None:
         """Write the committed head before any caller is told; it is synced by ``ANCHOR_SYNC_S`` after (an
@@ -440,6 +439,8 @@ class Writer:
                 self._anchor.write(head, sync=False)
                 if self._anchor_due is None:
                     self._anchor_due = time.monotonic() + ANCHOR_SYNC_S
+                    if threading.current_thread() is not self._thread:  # committed elsewhere: the writer
+                        self._queue.put(_TICK)  # thread may be waiting without a timeout; it syncs when due
         except OSError:  # the group is committed; a lagging anchor only weakens the tail check, never lies
             _log.exception("the audit chain's head record could not be written")
         if self._anchor_due is not None and time.monotonic() >= self._anchor_due:
